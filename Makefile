@@ -1,0 +1,44 @@
+# One command set for developers and CI.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Debian packages the tests use: ffprobe checks the simulator's videos.
+SYSTEM_TOOLS := ffprobe
+
+.PHONY: help demo test lint typecheck pytest bench system-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps: ## Install the Debian packages the tests need (root, CI)
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
+	fi
+
+demo: $(STAMP) ## Render manifests/examples/demo.yaml against the local simulator
+	$(BIN)/kbatch demo
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy jobs worker tests ops
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest
+
+test: lint pytest ## Lint, type-check and run every test against the real services
+
+bench: $(STAMP) ## Side-by-side benchmark (ops/bench)
+	$(BIN)/python -m ops.bench.compare
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
