@@ -1,0 +1,27 @@
+"""The results ledger: what each batch and job is doing, what it cost, and how it got there.
+
+`Ledger` (in `store`) is the whole interface; it hands out frozen records (`records`) and raises
+the errors drawn in `errors`. States and the transitions allowed between them are in `states`.
+"""
+
+from jobs.ledger.errors import LedgerConflict, LedgerError, LedgerNotFound, SchemaMismatch
+from jobs.ledger.records import BatchRecord, CreditRow, EventRecord, JobRecord, Totals, external_id
+from jobs.ledger.states import BatchState, IllegalTransition, JobState
+from jobs.ledger.store import Ledger
+
+__all__ = [
+    "BatchRecord",
+    "BatchState",
+    "CreditRow",
+    "EventRecord",
+    "IllegalTransition",
+    "JobRecord",
+    "JobState",
+    "Ledger",
+    "LedgerConflict",
+    "LedgerError",
+    "LedgerNotFound",
+    "SchemaMismatch",
+    "Totals",
+    "external_id",
+]

@@ -1,0 +1,106 @@
+"""Engines for the ledger: SQLite (WAL, busy timeout, foreign keys) or PostgreSQL via psycopg 3.
+
+Statement parameters are kept out of error messages and logs (`hide_parameters`): a row holds
+provider result URLs whose signatures grant access to the video.
+
+SQLite transactions are begun by us, not by the sqlite3 module: writes open with
+`BEGIN IMMEDIATE`, so a writer waits (up to the busy timeout) for the write lock at the start
+of its transaction instead of failing half-way through it, and DDL runs inside the transaction
+like everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import weakref
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+
+DEFAULT_URL = "sqlite:///./var/kbatch.db"
+
+# The execution option that marks an engine (or connection) as one that writes.
+WRITE = "kbatch_write"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_PRAGMAS = (
+    f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
+    "journal_mode = WAL",
+    # With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
+    "synchronous = NORMAL",
+    "foreign_keys = ON",
+)
+
+
+def ledger_url(url: str) -> URL:
+    """The SQLAlchemy URL for `url`; plain `postgresql://` means psycopg 3, the driver we ship."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"the ledger runs on SQLite or PostgreSQL, not {parsed.drivername}")
+    return parsed
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for `url` with the ledger's connection settings; SQLite's folder is created."""
+    parsed = ledger_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    engine = create_engine(
+        parsed,
+        hide_parameters=True,
+        pool_pre_ping=True,  # workers live for days; the server may have restarted meanwhile
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"application_name": "kbatch"},
+    )
+    _dispose_after_fork(engine)
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine (same pool) marked for writing: SQLite then begins `IMMEDIATE`."""
+    return engine.execution_options(**{WRITE: True})
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        raise ValueError("the SQLite ledger must be a file, shared by every worker process")
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, hide_parameters=True, pool_size=5, max_overflow=10)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # autocommit in the driver; `_begin` opens transactions
+        cursor = dbapi_conn.cursor()
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    _dispose_after_fork(engine)
+    return engine
+
+
+def _dispose_after_fork(engine: Engine) -> None:
+    """Make a forked child (a Celery prefork worker) open its own connections, not its parent's."""
+    ref = weakref.ref(engine)
+
+    def _child() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_child)

@@ -1,0 +1,97 @@
+"""The ledger's schema revision: Alembic, configured in code, run under a database-wide lock.
+
+Many workers may open one empty ledger at the same moment, so an upgrade takes a lock first
+(PostgreSQL: a transaction-scoped advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`)
+and the whole upgrade is one transaction: the losers wait, then find nothing left to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from jobs.ledger.database import writer
+from jobs.ledger.errors import SchemaMismatch
+from jobs.ledger.models import Base
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"
+# pg_advisory_xact_lock key: any constant no other application on the server uses ("kbatch").
+_PG_LOCK_KEY = 0x6B6261746368
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration without an alembic.ini: the migrations ship inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the ledger ships at least one migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def ensure_current(engine: Engine) -> bool:
+    """Upgrade the database to head unless it is there already; True if it had to upgrade."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return False
+    _check_known(current)
+    upgrade(engine)
+    return True
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to `revision` (head by default) in one locked transaction."""
+    with writer(engine).begin() as conn:
+        _lock(conn)
+        _check_known(MigrationContext.configure(conn).get_current_revision())
+        command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate down to `revision` ("base" empties the database), in one locked transaction."""
+    with writer(engine).begin() as conn:
+        _lock(conn)
+        command.downgrade(alembic_config(conn), revision)
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    """Differences between the models and the database, as Alembic's autogenerate sees them."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def _check_known(revision: str | None) -> None:
+    if revision is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    if revision not in {rev.revision for rev in script.walk_revisions()}:
+        raise SchemaMismatch(
+            f"the ledger database is at schema revision {revision}, which this kbatch does not "
+            "know: it was migrated by a newer version"
+        )
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})

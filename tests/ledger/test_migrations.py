@@ -1,0 +1,144 @@
+"""The schema: Alembic migrations against an empty database, agreement with the models, locking,
+and the connection settings of each backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from jobs.ledger import JobState, Ledger, SchemaMismatch
+from jobs.ledger.database import create_ledger_engine, ledger_url
+from jobs.ledger.schema import current_revision, downgrade, head_revision, schema_diff, upgrade
+from tests.ledger.conftest import new_batch
+
+TABLES = {"alembic_version", "batches", "jobs", "job_events"}
+
+
+@pytest.fixture
+def engine(ledger_url: str) -> Iterator[sa.Engine]:
+    made = create_ledger_engine(ledger_url)
+    yield made
+    made.dispose()
+
+
+def test_opening_an_empty_database_creates_the_schema(ledger_url: str, engine: sa.Engine) -> None:
+    assert current_revision(engine) is None
+    assert set(sa.inspect(engine).get_table_names()) == set()
+    with Ledger.open(ledger_url) as ledger:
+        new_batch(ledger, 2)  # usable at once
+    assert current_revision(engine) == head_revision()
+    inspector = sa.inspect(engine)
+    assert set(inspector.get_table_names()) == TABLES
+    indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("jobs")}
+    assert {("batch_id", "state"), ("state",)} <= indexes
+    uniques = [tuple(u["column_names"]) for u in inspector.get_unique_constraints("jobs")]
+    assert ("external_id",) in uniques
+
+
+def test_models_and_migrations_agree(engine: sa.Engine) -> None:
+    upgrade(engine)
+    assert schema_diff(engine) == []
+    # The comparison does see differences: drop an index the models declare.
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_jobs_state"))
+    diff = schema_diff(engine)
+    assert [d[0] for d in diff] == ["add_index"]
+
+
+def test_downgrade_to_empty_and_back(engine: sa.Engine) -> None:
+    upgrade(engine)
+    downgrade(engine, "base")
+    assert set(sa.inspect(engine).get_table_names()) == {"alembic_version"}
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert schema_diff(engine) == []
+
+
+def test_open_can_leave_the_schema_alone(ledger_url: str, engine: sa.Engine) -> None:
+    with Ledger.open(ledger_url, upgrade=False) as ledger:
+        assert current_revision(engine) is None
+        ledger.upgrade()
+        ledger.upgrade()  # already there: nothing to do
+    assert current_revision(engine) == head_revision()
+
+
+def test_a_schema_from_a_newer_version_is_refused(ledger_url: str, engine: sa.Engine) -> None:
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with pytest.raises(SchemaMismatch, match="9999_future"):
+        Ledger.open(ledger_url)
+
+
+def test_many_workers_opening_one_empty_ledger_at_once(ledger_url: str, engine: sa.Engine) -> None:
+    n = 6
+    barrier = threading.Barrier(n, timeout=60)
+
+    def open_now(_: int) -> str | None:
+        barrier.wait()
+        with Ledger.open(ledger_url) as ledger:
+            return current_revision(ledger.engine)
+
+    with ThreadPoolExecutor(n) as pool:
+        revisions = list(pool.map(open_now, range(n)))
+    assert revisions == [head_revision()] * n
+    assert schema_diff(engine) == []
+
+
+def test_foreign_keys_are_enforced(ledger: Ledger) -> None:
+    batch = new_batch(ledger, 1)
+    [job_id] = ledger.job_ids(batch.id)
+    assert ledger.transition(job_id, JobState.PENDING, JobState.SUBMITTING)
+    with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET batch_id = 999"))
+
+
+def test_sqlite_runs_in_wal_with_a_busy_timeout(tmp_path: Path) -> None:
+    with Ledger.open(f"sqlite:///{tmp_path}/l.db") as ledger, ledger.engine.connect() as conn:
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 1,
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+    }
+
+
+def test_the_default_ledger_is_var_kbatch_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Ledger.open() as ledger:
+        new_batch(ledger, 1)
+    assert (tmp_path / "var" / "kbatch.db").is_file()
+
+
+def test_urls() -> None:
+    assert ledger_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert ledger_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert ledger_url("sqlite:///x.db").drivername == "sqlite"
+    with pytest.raises(ValueError, match="mysql"):
+        ledger_url("mysql://u@h/db")
+    for memory in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(ValueError, match="file"):
+            create_ledger_engine(memory)
+
+
+def test_the_password_is_never_shown() -> None:
+    ledger = Ledger(create_ledger_engine("postgresql://kb:hunter2@127.0.0.1:1/ledger"))
+    try:
+        assert "hunter2" not in ledger.url
+        assert "hunter2" not in repr(ledger)
+        assert ledger.url == "postgresql+psycopg://kb:***@127.0.0.1:1/ledger"
+    finally:
+        ledger.close()
