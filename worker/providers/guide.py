@@ -1,0 +1,168 @@
+"""The client of the `guide` dialect: the product guide's simple shape behind a bearer key.
+
+`POST /v1/video/generate` answers `{"task_id"}`; `GET /v1/video/status/{id}` answers
+`{"task_id", "status", "output", "error"}`. Errors are HTTP statuses with free text. The dialect has
+no external ids, so a create whose answer was lost cannot be looked up: `find` is unsupported
+and callers send such jobs to review instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from jobs.spec import JobSpec
+from worker.providers.auth import Clock, Credentials
+from worker.providers.base import ProviderState, TaskStatus
+from worker.providers.bodies import GUIDE_CREATE_PATH, GUIDE_STATUS_PATH, guide_body
+from worker.providers.codes import GUIDE_AUTH_HINT, guide_error, unreadable
+from worker.providers.downloads import Download, open_download
+from worker.providers.errors import (
+    ConcurrencyLimited,
+    ProtocolError,
+    ProviderError,
+    UnsupportedOperation,
+)
+from worker.providers.images import check_image_url, is_private_host
+from worker.providers.session import NOT_JSON, HttpSession, read_json, safe_text, scrub
+
+GUIDE_STATES = {
+    "queued": ProviderState.QUEUED,
+    "processing": ProviderState.RUNNING,
+    "completed": ProviderState.SUCCEEDED,
+    "failed": ProviderState.FAILED,
+}
+_ERROR_KEYS = ("error", "message", "detail")
+
+
+class GuideClient:
+    """One process's client of the `guide` dialect."""
+
+    dialect = "guide"
+    supports_external_id = False
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._credentials = credentials
+        self._clock = clock
+        self._session = HttpSession(
+            base_url,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            transport=transport,
+        )
+
+    def create(
+        self, spec: JobSpec, external_id: str, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Create a task; the dialect carries neither `external_id` nor `callback_url`."""
+        body = guide_body(spec)
+        with self._scrubbed():
+            payload = self._call("POST", GUIDE_CREATE_PATH, body, is_create=True)
+            task_id = payload.get("task_id")
+            if not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or task_id == "":
+                raise ProtocolError(
+                    f"POST {GUIDE_CREATE_PATH}: answer without task_id", outcome_unknown=True
+                )
+        return TaskStatus(task_id=str(task_id), state=ProviderState.QUEUED)
+
+    def query(self, task_id: str, spec: JobSpec) -> TaskStatus:
+        path = f"{GUIDE_STATUS_PATH}/{quote(task_id, safe='')}"
+        with self._scrubbed():
+            payload = self._call("GET", path, None)
+            return parse_status(payload, task_id, "image" if not spec.is_video else "video")
+
+    def find(self, external_id: str, spec: JobSpec) -> TaskStatus | None:
+        raise UnsupportedOperation("the guide dialect cannot look a task up by external id")
+
+    @contextmanager
+    def download(self, url: str) -> Iterator[Download]:
+        with open_download(self._session.http, url, now=self._clock()) as download:
+            yield download
+
+    def preflight_image(self, url: str) -> None:
+        local = is_private_host(self._session.base_url)
+        check_image_url(url, self._session.http, allow_private_hosts=local)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> GuideClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"GuideClient(base_url={self._session.base_url!r}, auth={self._credentials.kind!r})"
+
+    @contextmanager
+    def _scrubbed(self) -> Iterator[None]:
+        try:
+            yield
+        except ProviderError as exc:
+            scrub(exc, self._credentials.redact)
+            raise
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None, *, is_create: bool = False
+    ) -> dict[str, Any]:
+        response = self._session.send(
+            method,
+            path,
+            authorization=self._credentials.authorization(),
+            json_body=body,
+            is_create=is_create,
+        )
+        now = self._clock()
+        payload = read_json(response)
+        if payload is NOT_JSON or not isinstance(payload, dict):
+            raise unreadable(
+                response,
+                f"{method} {path}",
+                is_create=is_create,
+                now=now,
+                auth_hint=GUIDE_AUTH_HINT,
+                throttle_cls=ConcurrencyLimited,
+            )
+        if not response.is_success:
+            message = next(
+                (safe_text(payload[k]) for k in _ERROR_KEYS if safe_text(payload.get(k))), None
+            )
+            raise guide_error(response, message=message, is_create=is_create, now=now)
+        return payload
+
+
+def parse_status(payload: dict[str, Any], task_id: str, kind: str) -> TaskStatus:
+    """A `TaskStatus` from a `guide` status answer."""
+    raw_state = payload.get("status")
+    if not isinstance(raw_state, str):
+        raise ProtocolError(f"status of task {task_id} without status")
+    state = GUIDE_STATES.get(raw_state)
+    if state is None:
+        raise ProtocolError(f"task {task_id} has unknown status {safe_text(raw_state, 40)!r}")
+    answered_id = payload.get("task_id")
+    output = payload.get("output")
+    if state is ProviderState.SUCCEEDED and (not isinstance(output, str) or not output):
+        raise ProtocolError(f"task {task_id} completed without output")
+    url = output if state is ProviderState.SUCCEEDED else None
+    return TaskStatus(
+        task_id=str(answered_id) if answered_id else task_id,
+        state=state,
+        message=safe_text(payload.get("error")),
+        result_url=url,
+        result_kind=("image" if kind == "image" else "video") if url else None,
+    )

@@ -1,0 +1,203 @@
+"""The HTTP boundary shared by every dialect: one pooled `httpx.Client`, explicit timeouts, and the
+translation of httpx's failures into the provider error tree.
+
+Nothing above this module sees an `httpx` exception. Translated errors are raised outside the
+`except` block, so they carry no `__context__`: httpx exceptions hold the request, and with it the
+`Authorization` header, which must not travel on into tracebacks or error trackers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from worker.providers.errors import (
+    ProtocolError,
+    ProviderError,
+    RateLimited,
+    ThrottledError,
+    TransientError,
+    TransportError,
+)
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "kbatch/0.1"
+MAX_MESSAGE_CHARS = 300
+
+# Failures that happen before the request leaves: the provider cannot have acted on it.
+_NEVER_SENT: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.InvalidURL,
+)
+
+
+def describe_url(url: str) -> str:
+    """Scheme, host and path of `url`: signed query strings and user info stay out of messages."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return parts.path
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def safe_text(value: object, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """Provider-supplied text fit for a message: a string, printable, bounded in length."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    if not text:
+        return None
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def http_failure(exc: Exception, method: str, where: str, *, is_create: bool) -> TransientError:
+    """The provider error for an httpx failure of `method where`."""
+    reason = safe_text(str(exc)) or type(exc).__name__
+    sent = not isinstance(exc, _NEVER_SENT)
+    unknown = is_create and sent
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)):
+        return ProtocolError(f"{method} {where}: request refused locally ({reason})")
+    if isinstance(exc, httpx.TimeoutException):
+        return TransportError(f"{method} {where} timed out ({reason})", outcome_unknown=unknown)
+    if isinstance(exc, httpx.TransportError):
+        what = "lost the connection" if sent else "could not connect"
+        return TransportError(f"{method} {where} {what} ({reason})", outcome_unknown=unknown)
+    # Decoding errors, redirect loops: an answer came back but could not be read.
+    return ProtocolError(
+        f"{method} {where}: unreadable response ({reason})", outcome_unknown=unknown
+    )
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def throttled(
+    message: str,
+    response: httpx.Response,
+    *,
+    now: float,
+    cls: type[ThrottledError] = RateLimited,
+    code: int | None = None,
+    request_id: str | None = None,
+) -> ThrottledError:
+    """A throttling error carrying the response's `Retry-After`, when it sent one."""
+    return cls(
+        message,
+        retry_after=parse_retry_after(response.headers.get("retry-after"), now=now),
+        http_status=response.status_code,
+        code=code,
+        request_id=request_id,
+    )
+
+
+NOT_JSON = object()
+
+
+def read_json(response: httpx.Response) -> Any:
+    """The decoded JSON body, or `NOT_JSON` for an empty, HTML or otherwise undecodable body."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return NOT_JSON
+
+
+def body_kind(response: httpx.Response) -> str:
+    """A safe description of a body that is not the expected JSON (never the body itself)."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip() or "untyped"
+    if not response.content:
+        return "an empty body"
+    return f"a {content_type} body of {len(response.content)} bytes"
+
+
+class HttpSession:
+    """One `httpx.Client` with a connection pool, timeouts from settings and a base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            transport=transport,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        authorization: str,
+        json_body: dict[str, Any] | None = None,
+        is_create: bool = False,
+    ) -> httpx.Response:
+        """Send one API request and read its whole (small) answer, whatever its status."""
+        started = time.monotonic()
+        failure: TransientError | None = None
+        try:
+            response = self.http.request(
+                method, path, json=json_body, headers={"Authorization": authorization}
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            failure = http_failure(exc, method, path, is_create=is_create)
+        if failure is not None:
+            logger.info("provider %s %s failed: %s", method, path, failure.message)
+            raise failure
+        logger.debug(
+            "provider %s %s -> %s in %.3fs",
+            method,
+            path,
+            response.status_code,
+            time.monotonic() - started,
+        )
+        return response
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def scrub(exc: ProviderError, redact: Callable[[str], str]) -> None:
+    """Replace any secret in `exc`'s message (provider text may echo what it was sent).
+
+    `args` is rewritten too: it is what pickling and Celery's serializers carry on.
+    """
+    exc.message = redact(exc.message)
+    exc.args = (exc.message,)
