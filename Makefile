@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the tests use: ffprobe checks the simulator's videos.
-SYSTEM_TOOLS := ffprobe
+# Debian packages the tests use, as tool=package: ffprobe checks the simulator's videos, chromium
+# opens the HTML report, docker-compose validates the compose file, redis-server runs private Redis.
+SYSTEM_TOOLS := ffprobe=ffmpeg chromium=chromium docker-compose=docker-compose redis-server=redis-server
 
 .PHONY: help demo test lint typecheck pytest bench system-deps clean
 
@@ -17,11 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-system-deps: ## Install the Debian packages the tests need (root, CI)
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+system-deps: ## Install the Debian packages the tests need (as root, as CI runs)
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%=*} >/dev/null || missing="$$missing $${pair#*=}"; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages for:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 demo: $(STAMP) ## Render manifests/examples/demo.yaml against the local simulator

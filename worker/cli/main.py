@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from worker.cli import config_cmd
+from worker.cli import (
+    batch_cmds,
+    config_cmd,
+    control_cmds,
+    db_cmds,
+    demo_cmd,
+    manifest_cmds,
+    sim_cmd,
+)
 
 app = typer.Typer(
     name="kbatch",
@@ -21,6 +29,14 @@ def _root() -> None:
 
 
 app.command("config")(config_cmd.config)
+app.command("submit")(batch_cmds.submit)
+app.command("status")(batch_cmds.status)
+app.command("worker")(batch_cmds.worker)
+app.command("demo")(demo_cmd.demo)
+app.command("sim")(sim_cmd.sim)
+app.add_typer(db_cmds.app, name="db")
+manifest_cmds.register(app)
+control_cmds.register(app)
 
 
 if __name__ == "__main__":

@@ -70,8 +70,16 @@ class WaitList:
 
     def remove(self, job_id: int | str) -> bool:
         """Take one job out (cancelled, paused); False when it was not waiting."""
+        return self.remove_many([job_id]) == 1
+
+    def remove_many(self, job_ids: Iterable[int | str]) -> int:
+        """Take jobs out (a paused or cancelled batch); returns how many were waiting."""
+        ids = [str(j) for j in job_ids]
+        removed = 0
         with fail_closed("the wait list"):
-            return self.redis.zrem(self.keys.wait, str(job_id)) == 1
+            for i in range(0, len(ids), _CHUNK):
+                removed += int(self.redis.zrem(self.keys.wait, *ids[i : i + _CHUNK]))
+        return removed
 
     def position(self, job_id: int | str) -> int | None:
         """How many jobs are ahead of this one, or None when it is not waiting."""

@@ -1,0 +1,112 @@
+"""Starting, resuming and describing batches: what the CLI and the nightly schedule call.
+
+A new batch is written to the ledger first, then its job ids go into the Redis wait list; from
+there `dispatch` hands them slots. Resuming rebuilds the queues from the ledger alone, which is why
+a lost or flushed Redis loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from jobs.ledger import BatchRecord
+from jobs.ledger.states import BatchState, JobState
+from jobs.manifest import Manifest
+from worker.context import Context
+from worker.names import Task
+from worker.pipeline.dispatch import enqueue_waiting
+from worker.pipeline.finish import finish_if_done
+
+
+def default_batch_name(manifest: Manifest, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{manifest.name}-{stamp}"
+
+
+def submit_manifest(
+    ctx: Context,
+    manifest: Manifest,
+    *,
+    name: str | None = None,
+    budget_credits: Decimal | None = None,
+    options: dict[str, Any] | None = None,
+) -> BatchRecord:
+    """Record the batch and its jobs in the ledger, then queue every job for a slot."""
+    estimates = [ctx.prices.credits(job.spec) for job in manifest.jobs]
+    batch = ctx.ledger.create_batch(
+        name or default_batch_name(manifest),
+        manifest.jobs,
+        estimates,
+        manifest=str(manifest.path),
+        dialect=ctx.settings.provider.dialect,
+        budget_credits=budget_credits,
+        options=options,
+    )
+    enqueue_waiting(ctx, ctx.ledger.job_ids(batch.id, [JobState.PENDING]))
+    finish_if_done(ctx, batch.id)  # an empty manifest is a finished batch
+    return batch
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    waiting: int
+    recovering: int
+    polling: int
+    storing: int
+
+
+def resume_batch(ctx: Context, batch: BatchRecord) -> Resumed:
+    """Re-enqueue every non-final job from the ledger's state, creating nothing twice.
+
+    Jobs that may exist at the provider (`submitting`) are looked up by external id before any
+    create; submitted ones are polled, never re-created.
+    """
+    ctx.ledger.set_batch_state(batch.id, BatchState.PAUSED, BatchState.RUNNING)
+    for job in ctx.ledger.jobs(batch.id, [JobState.PAUSED]):
+        ctx.ledger.transition(job.id, JobState.PAUSED, JobState.PENDING, detail="resumed")
+    pending = ctx.ledger.job_ids(batch.id, [JobState.PENDING])
+    recovering = ctx.ledger.jobs(batch.id, [JobState.SUBMITTING])
+    polling = ctx.ledger.jobs(batch.id, [JobState.SUBMITTED, JobState.PROCESSING])
+    storing = ctx.ledger.jobs(batch.id, [JobState.DOWNLOADING])
+    for job in recovering:
+        ctx.pool.adopt(str(job.id))
+        ctx.enqueue(Task.SUBMIT, job)
+    for job in polling:
+        ctx.pool.adopt(str(job.id))
+        ctx.enqueue(Task.POLL, job)
+    for job in storing:
+        ctx.enqueue(Task.STORE, job)
+    enqueue_waiting(ctx, pending)
+    finish_if_done(ctx, batch.id)
+    return Resumed(len(pending), len(recovering), len(polling), len(storing))
+
+
+def cancel_batch(ctx: Context, batch: BatchRecord) -> int:
+    """No further creates; tasks already at the provider are still polled and stored (they are
+    billed regardless), then the batch ends as cancelled. Returns how many jobs were cancelled."""
+    ctx.ledger.set_batch_state(
+        batch.id, (BatchState.RUNNING, BatchState.PAUSED), BatchState.CANCELLING
+    )
+    waiting = ctx.ledger.job_ids(batch.id, [JobState.PENDING, JobState.PAUSED])
+    ctx.waitlist.remove_many(waiting)
+    cancelled = 0
+    for job_id in waiting:
+        cancelled += ctx.ledger.transition(
+            job_id, (JobState.PENDING, JobState.PAUSED), JobState.CANCELLED, detail="cancelled"
+        )
+    finish_if_done(ctx, batch.id)
+    return cancelled
+
+
+def retry_batch(ctx: Context, batch: BatchRecord, *, states: tuple[JobState, ...]) -> int:
+    """A new attempt (new external id, recorded in the ledger) for each job in `states`."""
+    retried = [j.id for j in ctx.ledger.jobs(batch.id, states) if ctx.ledger.new_attempt(j.id)]
+    if retried:
+        ctx.ledger.set_batch_state(
+            batch.id, (BatchState.FINISHED, BatchState.PAUSED), BatchState.RUNNING
+        )
+        enqueue_waiting(ctx, retried)
+    return len(retried)

@@ -1,0 +1,125 @@
+"""Per-process resources the pipeline steps use: ledger, provider client, storage, Redis, throttle.
+
+One `Context` per worker process, built lazily on first use and dropped after a fork, so that every
+process owns its own HTTP connection pool, database engine and Redis connections.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+
+from jobs.ledger import Ledger
+from jobs.pricing import PriceTable, load_price_table
+from worker.names import REDIS_PREFIX, Task
+from worker.providers import ProviderClient, make_client
+from worker.settings import Settings, get_settings
+from worker.storage import Storage, open_storage
+from worker.throttle import RateLimiter, SlotPool, WaitList
+
+
+class JobIdentity(Protocol):
+    """What a task message carries about a job: its id, plus batch and key for people reading it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def batch_id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    id: int
+    batch_id: int
+    key: str
+
+
+class Enqueue(Protocol):
+    """Sends one step of one job to its queue (Celery in production, a list in tests)."""
+
+    def __call__(self, task: Task, job: JobIdentity | None, countdown: float = 0.0) -> None: ...
+
+
+@dataclass
+class Context:
+    settings: Settings
+    ledger: Ledger
+    provider: ProviderClient
+    storage: Storage
+    redis: redis.Redis
+    pool: SlotPool
+    waitlist: WaitList
+    prices: PriceTable
+    enqueue: Enqueue
+    rate_limiter: RateLimiter | None = None
+    now: Callable[[], float] = time.time
+    prefix: str = REDIS_PREFIX
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def account(self) -> str:
+        return self.settings.provider.account
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+
+def build_context(
+    settings: Settings,
+    enqueue: Enqueue,
+    *,
+    prefix: str = REDIS_PREFIX,
+    now: Callable[[], float] = time.time,
+) -> Context:
+    """Open every resource the steps need, from settings."""
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    ledger = Ledger.open(settings.database_url.get_secret_value())
+    provider = make_client(settings.provider)
+    account = settings.provider.account
+    limiter = None
+    if settings.provider.requests_per_second:
+        limiter = RateLimiter(
+            client,
+            f"provider:{account}",
+            rate_per_s=settings.provider.requests_per_second,
+            prefix=prefix,
+            now=now,
+        )
+    ctx = Context(
+        settings=settings,
+        ledger=ledger,
+        provider=provider,
+        storage=open_storage(settings),
+        redis=client,
+        pool=SlotPool(client, account, limit=settings.provider.concurrency, prefix=prefix, now=now),
+        waitlist=WaitList(client, account, prefix=prefix),
+        prices=load_price_table(settings.price_table),
+        enqueue=enqueue,
+        rate_limiter=limiter,
+        now=now,
+        prefix=prefix,
+    )
+    ctx._closers.extend([provider.close, ledger.close, client.close])
+    return ctx
+
+
+_context: Context | None = None
+_context_pid: int | None = None
+
+
+def process_context(enqueue: Enqueue) -> Context:
+    """This process's context, rebuilt after a fork (connections must not cross processes)."""
+    global _context, _context_pid
+    if _context is None or _context_pid != os.getpid():
+        _context = build_context(get_settings(), enqueue)
+        _context_pid = os.getpid()
+    return _context

@@ -1,0 +1,90 @@
+"""The poll step: one status query; the job moves on, or the next poll is scheduled.
+
+A poll that finds the task still running is a wait, not an error: it returns `Next(POLL, delay)`
+so it never spends the error-retry budget. Only transport and server errors do.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from jobs.ledger import JobRecord
+from jobs.ledger.states import JobState
+from worker.context import Context
+from worker.names import Task
+from worker.pipeline.dispatch import release_slot
+from worker.pipeline.finish import fail_job, pause_batch
+from worker.pipeline.outcome import Done, Next, Outcome, Retry
+from worker.pipeline.schedule import deadline_seconds, next_poll_delay, record_completion
+from worker.providers import ProviderState
+from worker.providers.errors import AccountError, JobError, TransientError
+from worker.throttle import backoff
+
+POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
+
+
+def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
+    job = ctx.ledger.job(job_id)
+    if job.state not in POLLABLE or job.provider_task_id is None:
+        return Done(f"job is {job.state.value}")
+    elapsed = ctx.now() - job.submitted_at.timestamp() if job.submitted_at else 0.0
+    try:
+        status = ctx.provider.query(job.provider_task_id, job.spec)
+    except AccountError as exc:
+        # The task runs on at the provider; `kbatch resume` re-enqueues this poll once fixed.
+        pause_batch(ctx, job.batch_id, str(exc))
+        return Done(f"batch paused: {exc}")
+    except JobError as exc:
+        fail_job(ctx, job, job.state, exc.message)
+        return Done(exc.message)
+    except TransientError as exc:
+        retry = ctx.settings.retry
+        if attempt + 1 >= retry.max_attempts:
+            fail_job(
+                ctx, job, job.state, f"status unknown after {attempt + 1} tries: {exc.message}"
+            )
+            return Done(exc.message)
+        return Retry(backoff(attempt, base=retry.base_s, cap=retry.cap_s), exc.message)
+
+    polls = job.poll_count + 1
+    ctx.ledger.update(job.id, poll_count=polls)
+    if status.state is ProviderState.SUCCEEDED:
+        return _succeeded(ctx, job, status.units, status.result_url, elapsed)
+    if status.state is ProviderState.FAILED:
+        fail_job(
+            ctx,
+            job,
+            job.state,
+            status.message or "generation failed",
+            charged_units=status.units or Decimal(0),
+        )
+        return Done("failed at the provider")
+    if elapsed > deadline_seconds(ctx, job.spec):
+        fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s")
+        return Done("timed out")
+    if job.state is JobState.SUBMITTED and status.state is ProviderState.RUNNING:
+        ctx.ledger.transition(job.id, JobState.SUBMITTED, JobState.PROCESSING)
+    ctx.pool.renew(str(job.id))
+    return Next(Task.POLL, next_poll_delay(ctx, job.spec, polls))
+
+
+def _succeeded(
+    ctx: Context, job: JobRecord, units: Decimal | None, url: str | None, elapsed: float
+) -> Outcome:
+    if url is None:
+        fail_job(ctx, job, job.state, "provider reported success without a result URL")
+        return Done("no result URL")
+    won = ctx.ledger.transition(
+        job.id,
+        job.state,
+        JobState.DOWNLOADING,
+        charged_units=units,
+        charged_credits=ctx.prices.credits(job.spec),
+        result_url=url,
+    )
+    # The provider frees its slot when the task is final, so ours goes now, before the download.
+    release_slot(ctx, job.id)
+    if not won:
+        return Done("another worker saw the result first")
+    record_completion(ctx, job.spec, elapsed)
+    return Next(Task.STORE)

@@ -1,0 +1,61 @@
+"""When to poll: first near the expected finish, then backing off to a cap, until a deadline.
+
+The expected finish is learned from recent completions of the same kind of render (model, mode,
+seconds, audio), kept in a short Redis list so every worker host learns from every other.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from jobs.catalog import Mode
+from jobs.spec import JobSpec
+from worker.context import Context
+
+HISTORY = 20
+FIRST_POLL_SHARE = 0.9  # a little early beats a little late: lag counts, one extra poll is cheap
+INTERVAL_SHARE = 0.1  # then poll every tenth of the expected time, growing to the cap
+
+
+def _profile_key(ctx: Context, spec: JobSpec) -> str:
+    return f"{ctx.prefix}timing:{spec.model}:{spec.mode.value}:{spec.seconds}:{int(spec.audio)}"
+
+
+def _is_slow(spec: JobSpec) -> bool:
+    return spec.mode is Mode.OMNI or spec.audio or bool(spec.shots)
+
+
+def expected_seconds(ctx: Context, spec: JobSpec) -> float:
+    """Median of recent completions of this kind, else the configured default."""
+    raw = ctx.redis.lrange(_profile_key(ctx, spec), 0, HISTORY - 1)
+    if raw:
+        return statistics.median(float(x) for x in raw)
+    default = ctx.settings.poll.default_expected_s
+    return default * 2.5 if _is_slow(spec) else default
+
+
+def record_completion(ctx: Context, spec: JobSpec, seconds: float) -> None:
+    key = _profile_key(ctx, spec)
+    pipe = ctx.redis.pipeline()
+    pipe.lpush(key, f"{seconds:.3f}")
+    pipe.ltrim(key, 0, HISTORY - 1)
+    pipe.expire(key, 7 * 24 * 3600)
+    pipe.execute()
+
+
+def first_poll_delay(ctx: Context, spec: JobSpec) -> float:
+    poll = ctx.settings.poll
+    return max(poll.min_interval_s, FIRST_POLL_SHARE * expected_seconds(ctx, spec))
+
+
+def next_poll_delay(ctx: Context, spec: JobSpec, polls_done: int) -> float:
+    """Delay before poll number `polls_done + 1` (after the first), growing geometrically."""
+    poll = ctx.settings.poll
+    start = max(poll.min_interval_s, INTERVAL_SHARE * expected_seconds(ctx, spec))
+    delay = start * poll.backoff_factor ** max(0, polls_done - 1)
+    return min(poll.max_interval_s, delay)
+
+
+def deadline_seconds(ctx: Context, spec: JobSpec) -> float:
+    poll = ctx.settings.poll
+    return poll.deadline_s * (poll.slow_deadline_factor if _is_slow(spec) else 1.0)

@@ -1,0 +1,209 @@
+"""A whole kbatch on one machine, as real processes: Redis, the simulator and the workers.
+
+`kbatch demo`, the end-to-end tests and the benchmarks all start the same stack, so what they
+exercise is what a user runs: separate worker processes per queue talking through Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from worker.names import Queue
+from worker.sim.process import SimHandle, running_simulator
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(check: object, what: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} while starting")
+        if callable(check) and check():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} was not ready within {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
+@contextmanager
+def private_redis(workdir: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port (keeps nothing on disk); yields its URL."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - the redis-server found on PATH, fixed arguments
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+
+    def ready() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    try:
+        _wait(ready, "redis-server", proc)
+        yield url
+    finally:
+        client.close()
+        _stop(proc)
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    """Worker processes consuming some queues (one process each; solo pool)."""
+
+    queues: Sequence[Queue]
+    processes: int = 1
+    name: str = ""
+
+    def label(self) -> str:
+        return self.name or "-".join(q.value for q in self.queues)
+
+
+DEFAULT_GROUPS = (
+    WorkerGroup((Queue.SUBMIT,)),
+    WorkerGroup((Queue.POLL, Queue.CONTROL)),
+    WorkerGroup((Queue.STORE,)),
+)
+
+
+@dataclass
+class Stack:
+    """What a running stack offers its user."""
+
+    workdir: Path
+    env: dict[str, str]
+    sim: SimHandle
+    redis_url: str
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: Path | None = None
+
+    def apply_env(self) -> dict[str, str]:
+        """Put the stack's settings into this process's environment; returns the previous values."""
+        old = {k: os.environ.get(k, "") for k in self.env}
+        os.environ.update(self.env)
+        return old
+
+
+def stack_env(
+    workdir: Path, redis_url: str, sim_url: str, api_key: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    env = {
+        "KBATCH_REDIS_URL": redis_url,
+        "KBATCH_DATABASE_URL": f"sqlite:///{workdir / 'kbatch.db'}",
+        "KBATCH_STORAGE_URL": f"file://{workdir / 'videos'}",
+        "KBATCH_PROVIDER__DIALECT": "kling",
+        "KBATCH_PROVIDER__BASE_URL": sim_url,
+        "KBATCH_PROVIDER__API_KEY": api_key,
+        "KBATCH_LOG_FORMAT": "json",
+    }
+    env.update(extra)
+    return env
+
+
+def start_worker(
+    group: WorkerGroup, index: int, env: Mapping[str, str], log_dir: Path
+) -> subprocess.Popen[bytes]:
+    name = f"{group.label()}{index}@%h"
+    log = (log_dir / f"worker-{group.label()}-{index}.log").open("ab")
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        ",".join(q.value for q in group.queues),
+        "-n",
+        name,
+        "--pool",
+        "solo",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        env.get("KBATCH_LOG_LEVEL", "WARNING"),
+    ]
+    return subprocess.Popen(  # noqa: S603 - our own interpreter running Celery
+        cmd, env={**os.environ, **env}, stdout=log, stderr=log
+    )
+
+
+def wait_for_workers(app_broker: str, expected: int, timeout: float = 60.0) -> None:
+    """Block until `expected` workers answer a ping through the broker."""
+    from celery import Celery
+
+    probe = Celery("kbatch-probe", broker=app_broker)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            replies = probe.control.ping(timeout=0.5) or []
+            if len(replies) >= expected:
+                return
+        raise RuntimeError(f"only some of {expected} workers answered within {timeout:.0f}s")
+    finally:
+        probe.close()
+
+
+@contextmanager
+def local_stack(
+    workdir: Path,
+    *,
+    sim_args: Sequence[str] = (),
+    api_key: str = "demo-key",
+    redis_url: str | None = None,
+    groups: Sequence[WorkerGroup] = DEFAULT_GROUPS,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start Redis (private unless `redis_url`), the simulator and the worker groups."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_dir = workdir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    with ExitStack() as stack:
+        url = redis_url or stack.enter_context(private_redis(workdir))
+        sim = stack.enter_context(running_simulator("--api-key", api_key, *sim_args))
+        env = stack_env(workdir, url, sim.base_url, api_key, extra_env or {})
+        running = Stack(workdir=workdir, env=env, sim=sim, redis_url=url, logs=log_dir)
+        try:
+            for group in groups:
+                for i in range(group.processes):
+                    running.workers.append(start_worker(group, i, env, log_dir))
+            wait_for_workers(url, len(running.workers))
+            yield running
+        finally:
+            for proc in running.workers:
+                _stop(proc)
