@@ -19,6 +19,7 @@ from worker.context import Context
 from worker.names import Task
 from worker.pipeline.dispatch import enqueue_waiting
 from worker.pipeline.finish import finish_if_done
+from worker.pipeline.watch import start_watching
 
 
 def default_batch_name(manifest: Manifest, now: datetime | None = None) -> str:
@@ -76,7 +77,7 @@ def resume_batch(ctx: Context, batch: BatchRecord) -> Resumed:
         ctx.enqueue(Task.SUBMIT, job)
     for job in polling:
         ctx.pool.adopt(str(job.id))
-        ctx.enqueue(Task.POLL, job)
+        start_watching(ctx, job)
     for job in storing:
         ctx.enqueue(Task.STORE, job)
     enqueue_waiting(ctx, pending)

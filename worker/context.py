@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
@@ -82,7 +83,10 @@ def build_context(
 ) -> Context:
     """Open every resource the steps need, from settings."""
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    ledger = Ledger.open(settings.database_url.get_secret_value())
+    # The ledger's timestamps and the steps' clock must agree: elapsed times mix the two.
+    ledger = Ledger.open(
+        settings.database_url.get_secret_value(), clock=lambda: datetime.fromtimestamp(now(), UTC)
+    )
     provider = make_client(settings.provider)
     account = settings.provider.account
     limiter = None

@@ -22,6 +22,7 @@ class Task(StrEnum):
     STORE = "kbatch.store"
     DISPATCH = "kbatch.dispatch"
     SWEEP = "kbatch.sweep"
+    WATCH = "kbatch.watch"
 
 
 TASK_QUEUES: dict[Task, Queue] = {
@@ -30,6 +31,7 @@ TASK_QUEUES: dict[Task, Queue] = {
     Task.STORE: Queue.STORE,
     Task.DISPATCH: Queue.CONTROL,
     Task.SWEEP: Queue.CONTROL,
+    Task.WATCH: Queue.POLL,
 }
 
 REDIS_PREFIX = "kbatch:"

@@ -16,11 +16,13 @@ from worker.celery_app import app
 from worker.context import Context, JobIdentity, JobRef, process_context
 from worker.logs import job_log_context
 from worker.names import TASK_QUEUES, Task
-from worker.pipeline.dispatch import dispatch, sweep
+from worker.pipeline.dispatch import dispatch
 from worker.pipeline.outcome import Next, Outcome, Retry
 from worker.pipeline.poll import poll_job
 from worker.pipeline.store import store_job
 from worker.pipeline.submit import submit_job
+from worker.pipeline.sweep import sweep
+from worker.pipeline.watch import watch_step
 
 Step = Callable[..., Outcome]
 
@@ -72,6 +74,11 @@ def store(self: CeleryTask[Any, Any], job_id: int, batch: int = 0, key: str = ""
 @app.task(name=Task.DISPATCH.value)
 def dispatch_task() -> None:
     dispatch(context())
+
+
+@app.task(name=Task.WATCH.value)
+def watch_task() -> None:
+    watch_step(context())
 
 
 @app.task(name=Task.SWEEP.value)

@@ -21,11 +21,13 @@ from jobs.manifest import Manifest, load_manifest
 from worker.batches import submit_manifest
 from worker.context import Context, JobIdentity, build_context
 from worker.names import Task
-from worker.pipeline.dispatch import dispatch, sweep
+from worker.pipeline.dispatch import dispatch
 from worker.pipeline.outcome import Next, Outcome, Retry
 from worker.pipeline.poll import poll_job
 from worker.pipeline.store import store_job
 from worker.pipeline.submit import submit_job
+from worker.pipeline.sweep import sweep
+from worker.pipeline.watch import watch_step
 from worker.settings import Settings
 from worker.sim.process import SimHandle
 
@@ -89,6 +91,9 @@ class Harness:
             return msg
         if msg.task is Task.SWEEP:
             sweep(self.ctx)
+            return msg
+        if msg.task is Task.WATCH:
+            watch_step(self.ctx)
             return msg
         assert msg.job_id is not None
         outcome = STEPS[msg.task](self.ctx, msg.job_id, attempt=msg.retries)

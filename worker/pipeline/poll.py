@@ -1,7 +1,9 @@
-"""The poll step: one status query; the job moves on, or the next poll is scheduled.
+"""The poll step: one status query for one job; the job moves on, or the next poll is scheduled.
 
 A poll that finds the task still running is a wait, not an error: it returns `Next(POLL, delay)`
-so it never spends the error-retry budget. Only transport and server errors do.
+so it never spends the error-retry budget. Only transport and server errors do. Providers with a
+list endpoint are mostly watched account-wide instead (`worker.pipeline.watch`); there a single
+poll is the fallback for a task the lists did not show, and the last word before a deadline.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from worker.pipeline.dispatch import release_slot
 from worker.pipeline.finish import fail_job, pause_batch
 from worker.pipeline.outcome import Done, Next, Outcome, Retry
 from worker.pipeline.schedule import deadline_seconds, next_poll_delay, record_completion
-from worker.providers import ProviderState
+from worker.providers import ProviderState, TaskStatus
 from worker.providers.errors import AccountError, JobError, TransientError
 from worker.throttle import backoff
 
 POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
 
 
+def elapsed_since_submit(ctx: Context, job: JobRecord) -> float:
+    return ctx.now() - job.submitted_at.timestamp() if job.submitted_at else 0.0
+
+
 def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
     job = ctx.ledger.job(job_id)
     if job.state not in POLLABLE or job.provider_task_id is None:
         return Done(f"job is {job.state.value}")
-    elapsed = ctx.now() - job.submitted_at.timestamp() if job.submitted_at else 0.0
     try:
         status = ctx.provider.query(job.provider_task_id, job.spec)
     except AccountError as exc:
@@ -48,8 +53,25 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
 
     polls = job.poll_count + 1
     ctx.ledger.update(job.id, poll_count=polls)
+    settled = settle(ctx, job, status)
+    if settled is not None:
+        return settled
+    elapsed = elapsed_since_submit(ctx, job)
+    if elapsed > deadline_seconds(ctx, job.spec):
+        fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s")
+        return Done("timed out")
+    return Next(Task.POLL, next_poll_delay(ctx, job.spec, polls))
+
+
+def settle(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome | None:
+    """Act on a status, however it was learned (a query, a list, a callback).
+
+    A final status ends the wait: the slot is released and the job goes to storage or fails. A
+    running one moves a `submitted` job to `processing` and renews its slot's lease; then None
+    says the job still needs watching.
+    """
     if status.state is ProviderState.SUCCEEDED:
-        return _succeeded(ctx, job, status.units, status.result_url, elapsed)
+        return _succeeded(ctx, job, status)
     if status.state is ProviderState.FAILED:
         fail_job(
             ctx,
@@ -59,32 +81,27 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
             charged_units=status.units or Decimal(0),
         )
         return Done("failed at the provider")
-    if elapsed > deadline_seconds(ctx, job.spec):
-        fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s")
-        return Done("timed out")
     if job.state is JobState.SUBMITTED and status.state is ProviderState.RUNNING:
         ctx.ledger.transition(job.id, JobState.SUBMITTED, JobState.PROCESSING)
     ctx.pool.renew(str(job.id))
-    return Next(Task.POLL, next_poll_delay(ctx, job.spec, polls))
+    return None
 
 
-def _succeeded(
-    ctx: Context, job: JobRecord, units: Decimal | None, url: str | None, elapsed: float
-) -> Outcome:
-    if url is None:
+def _succeeded(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome:
+    if status.result_url is None:
         fail_job(ctx, job, job.state, "provider reported success without a result URL")
         return Done("no result URL")
     won = ctx.ledger.transition(
         job.id,
         job.state,
         JobState.DOWNLOADING,
-        charged_units=units,
+        charged_units=status.units,
         charged_credits=ctx.prices.credits(job.spec),
-        result_url=url,
+        result_url=status.result_url,
     )
     # The provider frees its slot when the task is final, so ours goes now, before the download.
     release_slot(ctx, job.id)
     if not won:
         return Done("another worker saw the result first")
-    record_completion(ctx, job.spec, elapsed)
+    record_completion(ctx, job.spec, elapsed_since_submit(ctx, job))
     return Next(Task.STORE)

@@ -18,7 +18,7 @@ from worker.names import Task
 from worker.pipeline.dispatch import dispatch, release_slot
 from worker.pipeline.finish import fail_job, finish_if_done, pause_batch
 from worker.pipeline.outcome import Done, Next, Outcome, Retry
-from worker.pipeline.schedule import first_poll_delay
+from worker.pipeline.watch import start_watching
 from worker.providers import TaskStatus
 from worker.providers.errors import (
     AccountError,
@@ -126,7 +126,8 @@ def _adopt(ctx: Context, job: JobRecord, status: TaskStatus, how: str) -> Outcom
     ):
         return Done("another worker recorded the task first")
     ctx.pool.renew(str(job.id))
-    return Next(Task.POLL, first_poll_delay(ctx, job.spec))
+    start_watching(ctx, job)
+    return Done("submitted")
 
 
 def _requeue(ctx: Context, job: JobRecord, why: str) -> Outcome:

@@ -76,6 +76,19 @@ class ProviderClient(Protocol):
         """The task's current status; `spec` tells which product path to ask."""
         ...
 
+    @property
+    def supports_listing(self) -> bool:
+        """Whether `list_recent` can report many tasks in one request."""
+        ...
+
+    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
+        """The account's tasks of `spec`'s product, newest first, one page of them."""
+        ...
+
+    def listing_key(self, spec: JobSpec) -> str:
+        """Which list `spec`'s task appears in (specs with the same key share one list)."""
+        ...
+
     def find(self, external_id: str, spec: JobSpec) -> TaskStatus | None:
         """The task created with this external id, or None when the provider knows none."""
         ...

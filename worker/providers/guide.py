@@ -45,6 +45,7 @@ class GuideClient:
 
     dialect = "guide"
     supports_external_id = False
+    supports_listing = False
 
     def __init__(
         self,
@@ -84,6 +85,12 @@ class GuideClient:
         with self._scrubbed():
             payload = self._call("GET", path, None)
             return parse_status(payload, task_id, "image" if not spec.is_video else "video")
+
+    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
+        raise UnsupportedOperation("the guide dialect has no list endpoint: tasks are polled")
+
+    def listing_key(self, spec: JobSpec) -> str:
+        return "/v1/video/status"
 
     def find(self, external_id: str, spec: JobSpec) -> TaskStatus | None:
         raise UnsupportedOperation("the guide dialect cannot look a task up by external id")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import httpx
@@ -57,6 +57,7 @@ class KlingClient:
 
     dialect = "kling"
     supports_external_id = True
+    supports_listing = True
 
     def __init__(
         self,
@@ -98,6 +99,20 @@ class KlingClient:
             data = self._call("GET", f"{route.path}/{quote(task_id, safe='')}", None)
             return parse_task(data, route.result_kind)
 
+    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
+        """One page of the account's tasks of `spec`'s product (the vendor's list endpoint),
+        newest first: one request reports every task in flight, where a query reports one."""
+        route = kling_route(spec)
+        path = f"{route.path}?pageNum={page}&pageSize={size}"
+        with self._scrubbed():
+            data = self._call("GET", path, None, want_list=True)
+            if not isinstance(data, list):
+                raise ProtocolError(f"GET {route.path}: list answer without a list of tasks")
+            return [parse_task(item, route.result_kind) for item in data if isinstance(item, dict)]
+
+    def listing_key(self, spec: JobSpec) -> str:
+        return kling_route(spec).path
+
     def find(self, external_id: str, spec: JobSpec) -> TaskStatus | None:
         # The query path takes a task id or an external id alike; ours never look like task ids.
         try:
@@ -136,9 +151,25 @@ class KlingClient:
             scrub(exc, self._credentials.redact)
             raise
 
+    @overload
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None, *, is_create: bool = False
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def _call(
+        self, method: str, path: str, body: None, *, want_list: Literal[True]
+    ) -> dict[str, Any] | list[Any]: ...
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        is_create: bool = False,
+        want_list: bool = False,
+    ) -> dict[str, Any] | list[Any]:
         """The `data` of a successful envelope; retries once after a token timing refusal."""
         for attempt in (1, 2):
             response = self._session.send(
@@ -149,7 +180,9 @@ class KlingClient:
                 is_create=is_create,
             )
             try:
-                return self._envelope(response, f"{method} {path}", is_create=is_create)
+                return self._envelope(
+                    response, f"{method} {path}", is_create=is_create, want_list=want_list
+                )
             except AuthError as exc:
                 if attempt == 2 or exc.code not in TOKEN_TIMING_CODES:
                     raise
@@ -163,7 +196,9 @@ class KlingClient:
                 self._credentials.renew()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _envelope(self, response: httpx.Response, what: str, *, is_create: bool) -> dict[str, Any]:
+    def _envelope(
+        self, response: httpx.Response, what: str, *, is_create: bool, want_list: bool = False
+    ) -> dict[str, Any] | list[Any]:
         now = self._clock()
         payload = read_json(response)
         if payload is NOT_JSON or not isinstance(payload, dict):
@@ -205,6 +240,8 @@ class KlingClient:
                 auth_hint=KLING_KEY_HINTS.get(self._credentials.kind),
             )
         data = payload.get("data")
+        if want_list and code is not None and isinstance(data, list):
+            return data
         if code is None or not isinstance(data, dict):
             missing = "code" if code is None else "data"
             raise ProtocolError(
