@@ -27,16 +27,47 @@ def default_batch_name(manifest: Manifest, now: datetime | None = None) -> str:
     return f"{manifest.name}-{stamp}"
 
 
+class OverBudget(Exception):
+    """The batch's estimate exceeds its budget or what is left of the daily cap."""
+
+
+def check_budget(
+    ctx: Context, estimate: Decimal, budget_credits: Decimal | None, *, partial: bool
+) -> None:
+    """Refuse a batch that cannot be rendered whole within its budget, unless `partial`."""
+    if partial:
+        return
+    if budget_credits is not None and estimate > budget_credits:
+        raise OverBudget(
+            f"the batch is estimated at {estimate} credits, over its budget of "
+            f"{budget_credits}; pass --partial to render what fits"
+        )
+    cap = ctx.settings.budget.daily_credits
+    if cap is not None:
+        left = Decimal(str(cap)) - ctx.ledger.committed_today()
+        if estimate > left:
+            raise OverBudget(
+                f"the batch is estimated at {estimate} credits but only {left} of today's "
+                f"cap of {cap} are left; pass --partial to render what fits"
+            )
+
+
 def submit_manifest(
     ctx: Context,
     manifest: Manifest,
     *,
     name: str | None = None,
     budget_credits: Decimal | None = None,
+    partial: bool = False,
     options: dict[str, Any] | None = None,
 ) -> BatchRecord:
-    """Record the batch and its jobs in the ledger, then queue every job for a slot."""
+    """Record the batch and its jobs in the ledger, then queue every job for a slot.
+
+    With a budget, each job reserves its estimated credits before its create, and a job that
+    would take the batch past the budget is skipped (`skipped_budget`), never created.
+    """
     estimates = [ctx.prices.credits(job.spec) for job in manifest.jobs]
+    check_budget(ctx, sum(estimates, Decimal(0)), budget_credits, partial=partial)
     batch = ctx.ledger.create_batch(
         name or default_batch_name(manifest),
         manifest.jobs,

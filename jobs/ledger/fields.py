@@ -46,6 +46,7 @@ ATTEMPT_RESET: dict[str, Any] = {
     "charged_credits": None,
     "charged_units": None,
     "reserved_credits": Decimal(0),
+    "reserved_on": None,
     "poll_count": 0,
     "submitted_at": None,
     "finished_at": None,
@@ -54,12 +55,14 @@ ATTEMPT_RESET: dict[str, Any] = {
 EVENT_FIELDS = ("provider_task_id", "error", "charged_credits", "charged_units")
 
 
-def new_job_values(batch_id: int, job: Job, estimate: Decimal, now: datetime) -> dict[str, Any]:
+def new_job_values(
+    batch_id: int, token: str, job: Job, estimate: Decimal, now: datetime
+) -> dict[str, Any]:
     spec = job.spec
     return {
         "batch_id": batch_id,
         "key": job.key,
-        "external_id": external_id(job.key, batch_id, 1),
+        "external_id": external_id(job.key, token, 1),
         "take": job.take,
         "row_id": job.row_id,
         "source": job.source,
@@ -76,6 +79,7 @@ def new_job_values(batch_id: int, job: Job, estimate: Decimal, now: datetime) ->
         "result_url": None,
         "estimated_credits": estimate,
         "reserved_credits": Decimal(0),
+        "reserved_on": None,
         "charged_credits": None,
         "charged_units": None,
         "error": None,

@@ -6,11 +6,11 @@ queries them through SQLAlchemy Core and hands out frozen records, never these o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, MetaData, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from jobs.catalog import Mode
@@ -41,10 +41,14 @@ class BatchRow(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    # Random, in every external task id: ids stay unique across ledgers sharing one account.
+    token: Mapped[str] = mapped_column(String(16), unique=True)
     state: Mapped[BatchState] = mapped_column(StateText(BatchState))
     manifest: Mapped[str | None] = mapped_column(Text)
     dialect: Mapped[str] = mapped_column(String(32))
     budget_credits: Mapped[Decimal | None] = mapped_column(Credits)
+    # Reserved by jobs about to be created plus charged by jobs that ended: never above budget.
+    committed_credits: Mapped[Decimal] = mapped_column(Credits, server_default="0")
     job_count: Mapped[int]
     options: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -85,6 +89,7 @@ class JobRow(Base):
     result_url: Mapped[str | None] = mapped_column(Text)
     estimated_credits: Mapped[Decimal] = mapped_column(Credits)
     reserved_credits: Mapped[Decimal] = mapped_column(Credits)
+    reserved_on: Mapped[date | None] = mapped_column(Date)  # the day charged by the daily cap
     charged_credits: Mapped[Decimal | None] = mapped_column(Credits)
     charged_units: Mapped[Decimal | None] = mapped_column(Credits)
     error: Mapped[str | None] = mapped_column(Text)
@@ -96,6 +101,15 @@ class JobRow(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DailySpendRow(Base):
+    """Credits committed per UTC day across all batches, for the daily cap."""
+
+    __tablename__ = "daily_spend"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    committed_credits: Mapped[Decimal] = mapped_column(Credits)
 
 
 class EventRow(Base):
@@ -123,3 +137,4 @@ def _table(model: type[Base]) -> Table:
 BATCHES = _table(BatchRow)
 JOBS = _table(JobRow)
 EVENTS = _table(EventRow)
+DAILY_SPEND = _table(DailySpendRow)

@@ -17,22 +17,26 @@ from jobs.ledger.states import BatchState, JobState
 from jobs.spec import JobSpec
 
 
-def external_id(key: str, batch_id: int, attempt: int) -> str:
-    """The provider's `external_task_id` for one attempt of one job: unique in the ledger.
+def external_id(key: str, batch_token: str, attempt: int) -> str:
+    """The provider's `external_task_id` for one attempt of one job.
 
-    `store.Ledger.new_attempt` builds the same string in SQL; the tests hold the two together.
+    Unique in the ledger (one per job, batch and attempt) and, through the batch's random token,
+    across ledgers. `store.Ledger.new_attempt` builds the same string in SQL; the tests hold the
+    two together.
     """
-    return f"{key}-{batch_id}-{attempt}"
+    return f"{key}-{batch_token}-{attempt}"
 
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
     id: int
     name: str
+    token: str
     state: BatchState
     manifest: str | None
     dialect: str
     budget_credits: Decimal | None
+    committed_credits: Decimal
     job_count: int
     options: dict[str, Any]
     created_at: datetime

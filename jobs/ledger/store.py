@@ -9,6 +9,7 @@ exactly one changes it and logs it, and the other learns it lost from the return
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from jobs.ledger import reports
+from jobs.ledger import budget, reports
 from jobs.ledger.columns import UTCDateTime
 from jobs.ledger.database import DEFAULT_URL, create_ledger_engine, writer
 from jobs.ledger.errors import LedgerConflict, LedgerNotFound
@@ -139,10 +140,12 @@ class Ledger:
         now = self._clock()
         values: dict[str, Any] = {
             "name": name,
+            "token": secrets.token_hex(4),
             "state": BatchState.RUNNING,
             "manifest": manifest,
             "dialect": dialect,
             "budget_credits": budget_credits,
+            "committed_credits": Decimal(0),
             "job_count": len(jobs),
             "options": to_jsonable_python(dict(options or {})),
             "created_at": now,
@@ -154,7 +157,7 @@ class Ledger:
                 stmt = insert(BATCHES).values(values).returning(BATCHES.c.id)
                 batch_id = int(conn.execute(stmt).scalar_one())
                 rows = (
-                    new_job_values(batch_id, job, estimate, now)
+                    new_job_values(batch_id, values["token"], job, estimate, now)
                     for job, estimate in zip(jobs, estimates, strict=True)
                 )
                 for chunk in _chunks(rows, _INSERT_CHUNK):
@@ -285,8 +288,9 @@ class Ledger:
             next_attempt = JOBS.c.attempt + 1
             values |= ATTEMPT_RESET
             values["attempt"] = next_attempt
+            token = select(BATCHES.c.token).where(BATCHES.c.id == JOBS.c.batch_id)
             values["external_id"] = (
-                JOBS.c.key + "-" + cast(JOBS.c.batch_id, String) + "-" + cast(next_attempt, String)
+                JOBS.c.key + "-" + token.scalar_subquery() + "-" + cast(next_attempt, String)
             )
         elif target in FINAL_STATES:
             values["finished_at"] = now
@@ -302,6 +306,24 @@ class Ledger:
         the previous attempt's provider task, result, error and charges; the events keep them.
         """
         return self.transition(job_id, RETRY_FROM, JobState.PENDING, detail=detail)
+
+    # Budgets
+
+    def reserve_credits(
+        self, job_id: int, amount: Decimal, *, daily_cap: Decimal | None = None
+    ) -> bool:
+        """Reserve the job's credits under its batch budget and the daily cap (see `budget`)."""
+        return budget.reserve(
+            self._writer, job_id, amount, day=self._clock().date(), daily_cap=daily_cap
+        )
+
+    def settle_credits(self, job_id: int) -> Decimal:
+        """Replace the job's reservation by what it was charged (exactly once)."""
+        return budget.settle(self._writer, job_id)
+
+    def committed_today(self) -> Decimal:
+        with self._engine.connect() as conn:
+            return budget.committed_on(conn, self._clock().date())
 
     def update(self, job_id: int, **fields: Any) -> None:
         """Set bookkeeping fields (see UPDATE_FIELDS) without a state change or an event."""

@@ -63,7 +63,7 @@ def test_a_batch_and_its_jobs_round_trip_exactly(ledger: Ledger, clock: FakeCloc
         assert record.estimated_credits == estimate
         assert record.state is JobState.PENDING
         assert record.attempt == 1
-        assert record.external_id == external_id(job.key, created.id, 1)
+        assert record.external_id == external_id(job.key, created.token, 1)
         assert record.reserved_credits == 0
         assert record.poll_count == 0
         assert record.charged_credits is None

@@ -17,7 +17,7 @@ from jobs.ledger.database import create_ledger_engine, ledger_url
 from jobs.ledger.schema import current_revision, downgrade, head_revision, schema_diff, upgrade
 from tests.ledger.conftest import new_batch
 
-TABLES = {"alembic_version", "batches", "jobs", "job_events"}
+TABLES = {"alembic_version", "batches", "jobs", "job_events", "daily_spend"}
 
 
 @pytest.fixture

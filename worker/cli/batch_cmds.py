@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from jobs.ledger import BatchRecord, Ledger, LedgerNotFound
-from worker.batches import submit_manifest
+from worker.batches import OverBudget, submit_manifest
 from worker.cli.console import err, out
 from worker.cli.manifest_cmds import SET_HELP, load_or_exit
 from worker.cli.progress import follow, snapshot
@@ -36,11 +36,22 @@ def submit(
     sets: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the batch until it ends.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    budget: Annotated[
+        Decimal | None,
+        typer.Option("--budget-credits", help="Never commit more credits than this.", min=0),
+    ] = None,
+    partial: Annotated[
+        bool, typer.Option("--partial", help="Render what fits the budget instead of refusing.")
+    ] = False,
 ) -> None:
     """Record a batch in the ledger and queue its jobs."""
     loaded = load_or_exit(manifest, sets or ())
     ctx = command_context()
-    batch = submit_manifest(ctx, loaded, name=name)
+    try:
+        batch = submit_manifest(ctx, loaded, name=name, budget_credits=budget, partial=partial)
+    except OverBudget as exc:
+        err.print(f"{manifest}: {exc}")
+        raise typer.Exit(2) from None
     totals = ctx.ledger.totals(batch.id)
     if as_json and not wait:
         out.print_json(

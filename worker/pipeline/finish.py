@@ -38,6 +38,7 @@ def fail_job(
     )
     if won:
         log.info("job failed: %s", message)
+        ctx.ledger.settle_credits(job.id)
     release_slot(ctx, job.id)
     if won:
         finish_if_done(ctx, job.batch_id)

@@ -103,5 +103,6 @@ def _succeeded(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome:
     release_slot(ctx, job.id)
     if not won:
         return Done("another worker saw the result first")
+    ctx.ledger.settle_credits(job.id)
     record_completion(ctx, job.spec, elapsed_since_submit(ctx, job))
     return Next(Task.STORE)

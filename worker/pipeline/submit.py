@@ -10,8 +10,9 @@ outcome is unknown goes to `review` instead of being repeated.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
-from jobs.ledger import JobRecord
+from jobs.ledger import BatchRecord, JobRecord
 from jobs.ledger.states import BatchState, JobState
 from worker.context import Context
 from worker.names import Task
@@ -53,10 +54,34 @@ def submit_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
                 return _fail(ctx, job, JobState.PENDING, f"image not reachable: {exc.message}")
             except TransientError as exc:
                 return _retry_or_fail(ctx, job, JobState.PENDING, attempt, exc)
+        if not _reserve(ctx, job, batch):
+            return _skip_for_budget(ctx, job)
         if not ctx.ledger.transition(job.id, JobState.PENDING, JobState.SUBMITTING):
             return Done("another worker took the job")
         return _create(ctx, job, attempt)
     return _recover(ctx, job, attempt)
+
+
+def _reserve(ctx: Context, job: JobRecord, batch: BatchRecord) -> bool:
+    """Reserve the job's estimated credits when a budget or a daily cap applies."""
+    cap = ctx.settings.budget.daily_credits
+    if batch.budget_credits is None and cap is None:
+        return True
+    return ctx.ledger.reserve_credits(
+        job.id,
+        job.estimated_credits,
+        daily_cap=None if cap is None else Decimal(str(cap)),
+    )
+
+
+def _skip_for_budget(ctx: Context, job: JobRecord) -> Outcome:
+    """The create would take reserved + charged credits past the budget: it is not made."""
+    ctx.ledger.transition(
+        job.id, JobState.PENDING, JobState.SKIPPED_BUDGET, detail="over the credit budget"
+    )
+    release_slot(ctx, job.id)
+    finish_if_done(ctx, job.batch_id)
+    return Done("skipped: budget")
 
 
 def _recover(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
@@ -133,6 +158,7 @@ def _adopt(ctx: Context, job: JobRecord, status: TaskStatus, how: str) -> Outcom
 def _requeue(ctx: Context, job: JobRecord, why: str) -> Outcome:
     """Back to the head of the wait list; the slot goes back to the pool."""
     ctx.ledger.transition(job.id, JobState.SUBMITTING, JobState.PENDING, detail=why)
+    ctx.ledger.settle_credits(job.id)  # it reserves again when its turn comes back
     ctx.pool.release(str(job.id))
     ctx.waitlist.push(job.id, priority=0.0)
     dispatch(ctx)
@@ -153,6 +179,7 @@ def _not_now(ctx: Context, job: JobRecord, batch_state: BatchState) -> Outcome:
 def _pause(ctx: Context, job: JobRecord, exc: AccountError) -> Outcome:
     """Credentials or credits: no retry helps, so the whole batch pauses with the reason."""
     ctx.ledger.transition(job.id, JobState.SUBMITTING, JobState.PENDING, detail=str(exc))
+    ctx.ledger.settle_credits(job.id)
     pause_batch(ctx, job.batch_id, str(exc))
     release_slot(ctx, job.id)
     return Done(f"batch paused: {exc}")
