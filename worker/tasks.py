@@ -7,11 +7,13 @@ delivered again, and the step, being idempotent, picks up where the ledger says 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import Task as CeleryTask
 
+from jobs.ledger import LedgerUnavailable
 from worker.celery_app import app
 from worker.context import Context, JobIdentity, JobRef, process_context
 from worker.logs import job_log_context
@@ -23,8 +25,10 @@ from worker.pipeline.store import store_job
 from worker.pipeline.submit import submit_job
 from worker.pipeline.sweep import sweep
 from worker.pipeline.watch import watch_step
+from worker.throttle import ThrottleUnavailable, backoff
 
 Step = Callable[..., Outcome]
+log = logging.getLogger(__name__)
 
 
 def enqueue(task: Task, job: JobIdentity | None, countdown: float = 0.0) -> None:
@@ -49,7 +53,15 @@ def _run(
 ) -> None:
     ctx = context()
     with job_log_context(batch=batch, job=key, step=name):
-        outcome = step(ctx, job_id, attempt=task.request.retries)
+        try:
+            outcome = step(ctx, job_id, attempt=task.request.retries)
+        except (LedgerUnavailable, ThrottleUnavailable) as exc:
+            # The ledger or Redis is down for a moment: every step is idempotent, so the same
+            # message simply runs again later; nothing was decided, so nothing is lost.
+            log.warning("%s; %s retried", exc, name)
+            raise task.retry(
+                countdown=backoff(task.request.retries, cap=60.0), max_retries=None
+            ) from exc
     if isinstance(outcome, Next):
         enqueue(outcome.task, JobRef(job_id, batch, key), outcome.countdown)
     elif isinstance(outcome, Retry):

@@ -4,7 +4,13 @@
 the errors drawn in `errors`. States and the transitions allowed between them are in `states`.
 """
 
-from jobs.ledger.errors import LedgerConflict, LedgerError, LedgerNotFound, SchemaMismatch
+from jobs.ledger.errors import (
+    LedgerConflict,
+    LedgerError,
+    LedgerNotFound,
+    LedgerUnavailable,
+    SchemaMismatch,
+)
 from jobs.ledger.records import BatchRecord, CreditRow, EventRecord, JobRecord, Totals, external_id
 from jobs.ledger.states import BatchState, IllegalTransition, JobState
 from jobs.ledger.store import Ledger
@@ -21,6 +27,7 @@ __all__ = [
     "LedgerConflict",
     "LedgerError",
     "LedgerNotFound",
+    "LedgerUnavailable",
     "SchemaMismatch",
     "Totals",
     "external_id",

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
+
+from jobs.ledger.errors import LedgerUnavailable
 
 DEFAULT_URL = "sqlite:///./var/kbatch.db"
 
@@ -59,12 +62,29 @@ def create_ledger_engine(url: str) -> Engine:
         connect_args={"application_name": "kbatch"},
     )
     _dispose_after_fork(engine)
+    _translate_outages(engine)
     return engine
 
 
 def writer(engine: Engine) -> Engine:
     """The same engine (same pool) marked for writing: SQLite then begins `IMMEDIATE`."""
     return engine.execution_options(**{WRITE: True})
+
+
+def _translate_outages(engine: Engine) -> None:
+    """Raise `LedgerUnavailable` for a database that cannot be reached or used right now.
+
+    Callers (Celery tasks) then retry without knowing SQLAlchemy's or the driver's errors; the
+    message names the database without its password and keeps the driver's text out, since a
+    driver may quote connection parameters.
+    """
+    where = engine.url.render_as_string(hide_password=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _outage(context: ExceptionContext) -> None:
+        if context.is_disconnect or isinstance(context.sqlalchemy_exception, OperationalError):
+            kind = type(context.original_exception).__name__
+            raise LedgerUnavailable(f"the ledger database {where} is unavailable ({kind})")
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -90,6 +110,7 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     _dispose_after_fork(engine)
+    _translate_outages(engine)
     return engine
 
 

@@ -3,6 +3,7 @@
     LedgerError
      ├── LedgerNotFound     no batch or job with that id or name (also a LookupError)
      ├── LedgerConflict     a batch name, or a job key within one batch, is already taken
+     ├── LedgerUnavailable  the database cannot be reached (or is locked) right now: retry later
      └── SchemaMismatch     the database was migrated by a newer kbatch than this one
 
 `jobs.ledger.states.IllegalTransition` (a ValueError) is deliberately outside this tree: it is a
@@ -23,6 +24,10 @@ class LedgerNotFound(LedgerError, LookupError):
 
 class LedgerConflict(LedgerError):
     """A unique name or key is already taken."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The database did not answer (down, restarting, unreachable, locked): worth a retry."""
 
 
 class SchemaMismatch(LedgerError):

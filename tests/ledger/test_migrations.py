@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from jobs.ledger import JobState, Ledger, SchemaMismatch
+from jobs.ledger import JobState, Ledger, LedgerUnavailable, SchemaMismatch
 from jobs.ledger.database import create_ledger_engine, ledger_url
 from jobs.ledger.schema import current_revision, downgrade, head_revision, schema_diff, upgrade
+from tests import services
 from tests.ledger.conftest import new_batch
 
 TABLES = {"alembic_version", "batches", "jobs", "job_events", "daily_spend"}
@@ -140,5 +141,18 @@ def test_the_password_is_never_shown() -> None:
         assert "hunter2" not in ledger.url
         assert "hunter2" not in repr(ledger)
         assert ledger.url == "postgresql+psycopg://kb:***@127.0.0.1:1/ledger"
+    finally:
+        ledger.close()
+
+
+def test_an_unreachable_database_is_reported_as_unavailable() -> None:
+    """Workers retry on LedgerUnavailable; a driver's own error would crash the task instead."""
+    port = services.free_port()  # nothing listens there
+    engine = create_ledger_engine(f"postgresql://kbatch:s3cret-pw@127.0.0.1:{port}/none")
+    ledger = Ledger(engine)
+    try:
+        with pytest.raises(LedgerUnavailable, match="unavailable") as caught:
+            ledger.batches()
+        assert "s3cret-pw" not in str(caught.value)
     finally:
         ledger.close()

@@ -83,7 +83,11 @@ def test_every_allowed_transition(
     if target is S.PENDING and source in FINAL_STATES:
         assert event.kind == "retry"
         assert after.attempt == event.attempt == 2
-        assert after.external_id == external_id(job.key, ledger.batch(job.batch_id).token, 2) != job.external_id
+        assert (
+            after.external_id
+            == external_id(job.key, ledger.batch(job.batch_id).token, 2)
+            != job.external_id
+        )
         assert after.finished_at is None
     else:
         assert event.kind == "transition"
