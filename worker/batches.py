@@ -134,8 +134,22 @@ def cancel_batch(ctx: Context, batch: BatchRecord) -> int:
 
 
 def retry_batch(ctx: Context, batch: BatchRecord, *, states: tuple[JobState, ...]) -> int:
-    """A new attempt (new external id, recorded in the ledger) for each job in `states`."""
-    retried = [j.id for j in ctx.ledger.jobs(batch.id, states) if ctx.ledger.new_attempt(j.id)]
+    """A new attempt (new external id, recorded in the ledger) for each job in `states`.
+
+    A job in `review` (a create whose outcome could not be known) is created again only when an
+    operator says so here, having checked the provider's console that no task exists for it.
+    """
+    retried = [
+        j.id
+        for j in ctx.ledger.jobs(batch.id, states)
+        if (
+            ctx.ledger.transition(
+                j.id, JobState.REVIEW, JobState.PENDING, detail="operator: create again"
+            )
+            if j.state is JobState.REVIEW
+            else ctx.ledger.new_attempt(j.id)
+        )
+    ]
     if retried:
         ctx.ledger.set_batch_state(
             batch.id, (BatchState.FINISHED, BatchState.PAUSED), BatchState.RUNNING

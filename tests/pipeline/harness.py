@@ -123,10 +123,13 @@ class Harness:
             self.step()
         raise AssertionError(f"{tasks} still queued after {max_steps} steps")
 
-    def run(self, batch_id: int, max_steps: int = 20_000) -> None:
-        """Run messages until the batch has no unfinished job (sweeps alone do not count)."""
+    def run(self, batch_id: int, max_steps: int = 20_000, *, until_settled: bool = False) -> None:
+        """Run messages until the batch has no unfinished job; with `until_settled`, until no
+        message but sweeps is left (jobs may stay unfinished, in review say)."""
         for _ in range(max_steps):
             if self.ctx.ledger.unfinished(batch_id) == 0:
+                return
+            if until_settled and all(m.task is Task.SWEEP for m in self.queue):
                 return
             if self.step() is None:
                 raise AssertionError(

@@ -39,6 +39,12 @@ def retry(
     skipped: Annotated[
         bool, typer.Option("--skipped-budget", help="Also retry jobs skipped for the budget.")
     ] = False,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review", help="Create again jobs in review (check the provider has no task first)."
+        ),
+    ] = False,
 ) -> None:
     """Start new attempts for failed jobs; each is recorded in the ledger with a new external id."""
     states = tuple(
