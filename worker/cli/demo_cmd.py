@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from jobs.ledger import Ledger
 from worker.cli.console import err, out
@@ -66,22 +65,32 @@ def demo(
             raise typer.Exit(1)
 
 
+def _where(url: str | None) -> str:
+    """A stored object's location, relative to the current folder when it is a local file."""
+    if url is None or not url.startswith("file://"):
+        return url or ""
+    path = Path(url.removeprefix("file://"))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _summary(ledger: Ledger, batch_id: int, credit_usd: Decimal) -> None:
-    table = Table(title="rendered")
-    for column in ("job", "model", "state", "credits", "where"):
-        table.add_column(column)
-    for job in ledger.jobs(batch_id):
-        where = job.object_url or (job.error or "")
-        table.add_row(
-            job.row_id or job.key,
-            job.spec.model,
-            job.state.value,
-            str(job.charged_credits or 0),
-            where,
+    jobs = ledger.jobs(batch_id)
+    width = max((len(j.row_id or j.key) for j in jobs), default=0) + 6
+    out.print("rendered:")
+    for job in jobs:
+        name = f"{job.row_id or job.key}#{job.take}" if job.take > 1 else (job.row_id or job.key)
+        credits = job.charged_credits.normalize() if job.charged_credits is not None else 0
+        where = _where(job.object_url) if job.object_url else f"({job.error})"
+        out.print(
+            f"  {name:{width}} {job.spec.model:12} {job.state.value:8} {credits!s:>6} credits  "
+            f"{where}"
         )
-    out.print(table)
     totals = ledger.totals(batch_id)
     usd = (totals.charged_credits * credit_usd).quantize(Decimal("0.01"))
     out.print(
-        f"charged {totals.charged_credits} credits (about ${usd}); units {totals.charged_units}"
+        f"charged {totals.charged_credits.normalize()} credits (about ${usd}) for "
+        f"{totals.charged_units.normalize() if totals.charged_units else 0} provider units"
     )

@@ -10,8 +10,12 @@ from worker.cli import (
     control_cmds,
     db_cmds,
     demo_cmd,
+    flower_cmd,
     manifest_cmds,
+    nightly_cmd,
+    report_cmds,
     sim_cmd,
+    watch_cmd,
 )
 
 app = typer.Typer(
@@ -37,6 +41,10 @@ app.command("sim")(sim_cmd.sim)
 app.add_typer(db_cmds.app, name="db")
 manifest_cmds.register(app)
 control_cmds.register(app)
+nightly_cmd.register(app)
+flower_cmd.register(app)
+watch_cmd.register(app)
+report_cmds.register(app)
 
 
 if __name__ == "__main__":
