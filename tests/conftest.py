@@ -7,8 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 
 from tests import services
+
+# Property tests share two cores with Redis, PostgreSQL and the processes other tests start: a
+# per-example deadline would fail them for the machine's load, not for a defect.
+settings.register_profile(
+    "kbatch", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("kbatch")
 
 
 @pytest.fixture(scope="session")
