@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,15 @@ from pathlib import Path
 
 import httpx
 
+from worker.processes import free_port, stop_process
+
+stop = stop_process  # the name the tests use
+
 REDIS_URL = os.environ.get("KBATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_ADMIN_URL = os.environ.get(
     "KBATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_http(
@@ -49,16 +46,6 @@ def wait_until_http(
             last = exc
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout}s: {last}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @contextmanager

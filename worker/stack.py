@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,35 +19,8 @@ from pathlib import Path
 import redis
 
 from worker.names import Queue
+from worker.processes import free_port, stop_process, wait_for
 from worker.sim.process import SimHandle, running_simulator
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(check: object, what: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode} while starting")
-        if callable(check) and check():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} was not ready within {timeout:.0f}s")
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout)
 
 
 @contextmanager
@@ -75,11 +46,11 @@ def private_redis(workdir: Path) -> Iterator[str]:
             return False
 
     try:
-        _wait(ready, "redis-server", proc)
+        wait_for(ready, "redis-server", proc)
         yield url
     finally:
         client.close()
-        _stop(proc)
+        stop_process(proc)
 
 
 @dataclass(frozen=True)
@@ -206,4 +177,4 @@ def local_stack(
             yield running
         finally:
             for proc in running.workers:
-                _stop(proc)
+                stop_process(proc)

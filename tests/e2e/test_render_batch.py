@@ -103,7 +103,7 @@ def _submit(stack: Stack, manifest: Path) -> int:
     return int(json.loads(out.stdout)["id"])
 
 
-def _wait_final(ledger: Ledger, batch_id: int, timeout: float = 180.0) -> None:
+def _wait_final(ledger: Ledger, batch_id: int, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ledger.batch(batch_id).state in (BatchState.FINISHED, BatchState.PAUSED):

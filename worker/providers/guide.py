@@ -8,28 +8,20 @@ and callers send such jobs to review instead.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from jobs.spec import JobSpec
-from worker.providers.auth import Clock, Credentials
 from worker.providers.base import ProviderState, TaskStatus
 from worker.providers.bodies import GUIDE_CREATE_PATH, GUIDE_STATUS_PATH, guide_body
+from worker.providers.client import HttpClient
 from worker.providers.codes import GUIDE_AUTH_HINT, guide_error, unreadable
-from worker.providers.downloads import Download, open_download
 from worker.providers.errors import (
     ConcurrencyLimited,
     ProtocolError,
-    ProviderError,
     UnsupportedOperation,
 )
-from worker.providers.images import check_image_url, is_private_host
-from worker.providers.session import NOT_JSON, HttpSession, read_json, safe_text, scrub
+from worker.providers.session import NOT_JSON, read_json, safe_text
 
 GUIDE_STATES = {
     "queued": ProviderState.QUEUED,
@@ -40,31 +32,12 @@ GUIDE_STATES = {
 _ERROR_KEYS = ("error", "message", "detail")
 
 
-class GuideClient:
+class GuideClient(HttpClient):
     """One process's client of the `guide` dialect."""
 
     dialect = "guide"
     supports_external_id = False
     supports_listing = False
-
-    def __init__(
-        self,
-        base_url: str,
-        credentials: Credentials,
-        *,
-        connect_timeout_s: float = 10.0,
-        read_timeout_s: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        clock: Clock = time.time,
-    ) -> None:
-        self._credentials = credentials
-        self._clock = clock
-        self._session = HttpSession(
-            base_url,
-            connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s,
-            transport=transport,
-        )
 
     def create(
         self, spec: JobSpec, external_id: str, *, callback_url: str | None = None
@@ -94,35 +67,6 @@ class GuideClient:
 
     def find(self, external_id: str, spec: JobSpec) -> TaskStatus | None:
         raise UnsupportedOperation("the guide dialect cannot look a task up by external id")
-
-    @contextmanager
-    def download(self, url: str) -> Iterator[Download]:
-        with open_download(self._session.http, url, now=self._clock()) as download:
-            yield download
-
-    def preflight_image(self, url: str) -> None:
-        local = is_private_host(self._session.base_url)
-        check_image_url(url, self._session.http, allow_private_hosts=local)
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> GuideClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"GuideClient(base_url={self._session.base_url!r}, auth={self._credentials.kind!r})"
-
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
-        try:
-            yield
-        except ProviderError as exc:
-            scrub(exc, self._credentials.redact)
-            raise
 
     def _call(
         self, method: str, path: str, body: dict[str, Any] | None, *, is_create: bool = False

@@ -9,9 +9,6 @@ once more before the error reaches the caller: the refusal means nothing was cre
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,9 +18,9 @@ from urllib.parse import quote
 import httpx
 
 from jobs.spec import JobSpec
-from worker.providers.auth import Clock, Credentials
 from worker.providers.base import ProviderState, ResultKind, TaskStatus
 from worker.providers.bodies import kling_body, kling_route
+from worker.providers.client import HttpClient
 from worker.providers.codes import (
     KLING_KEY_HINTS,
     TOKEN_TIMING_CODES,
@@ -31,16 +28,13 @@ from worker.providers.codes import (
     kling_error,
     unreadable,
 )
-from worker.providers.downloads import Download, open_download
 from worker.providers.errors import (
     AuthError,
     ProtocolError,
-    ProviderError,
     RateLimited,
     TaskNotFound,
 )
-from worker.providers.images import check_image_url, is_private_host
-from worker.providers.session import NOT_JSON, HttpSession, read_json, safe_text, scrub
+from worker.providers.session import NOT_JSON, read_json, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -52,31 +46,12 @@ KLING_STATES = {
 }
 
 
-class KlingClient:
+class KlingClient(HttpClient):
     """One process's client of the `kling` dialect."""
 
     dialect = "kling"
     supports_external_id = True
     supports_listing = True
-
-    def __init__(
-        self,
-        base_url: str,
-        credentials: Credentials,
-        *,
-        connect_timeout_s: float = 10.0,
-        read_timeout_s: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        clock: Clock = time.time,
-    ) -> None:
-        self._credentials = credentials
-        self._clock = clock
-        self._session = HttpSession(
-            base_url,
-            connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s,
-            transport=transport,
-        )
 
     def create(
         self, spec: JobSpec, external_id: str, *, callback_url: str | None = None
@@ -120,36 +95,6 @@ class KlingClient:
         except TaskNotFound:
             return None
         return status if status.external_id else replace(status, external_id=external_id)
-
-    @contextmanager
-    def download(self, url: str) -> Iterator[Download]:
-        with open_download(self._session.http, url, now=self._clock()) as download:
-            yield download
-
-    def preflight_image(self, url: str) -> None:
-        # A provider on this machine's network (a local simulator) can fetch local images.
-        local = is_private_host(self._session.base_url)
-        check_image_url(url, self._session.http, allow_private_hosts=local)
-
-    def close(self) -> None:
-        self._session.close()
-
-    def __enter__(self) -> KlingClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"KlingClient(base_url={self._session.base_url!r}, auth={self._credentials.kind!r})"
-
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
-        try:
-            yield
-        except ProviderError as exc:
-            scrub(exc, self._credentials.redact)
-            raise
 
     @overload
     def _call(

@@ -8,7 +8,6 @@ with running_simulator("--time-scale", "0.01", "--seed", "7") as sim:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,10 @@ from typing import IO, Any
 
 import httpx
 
+from worker.processes import free_port, stop_process
+
 READY_TIMEOUT_S = 30.0
 _PORT_ATTEMPTS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -81,16 +76,6 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> None
     raise RuntimeError(f"simulator at {url} not ready within {READY_TIMEOUT_S}s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 @contextmanager
 def running_simulator(*args: str, env: Mapping[str, str] | None = None) -> Iterator[SimHandle]:
     """Start `python -m worker.sim` with `args` on a free port; stop it on exit."""
@@ -114,5 +99,5 @@ def running_simulator(*args: str, env: Mapping[str, str] | None = None) -> Itera
                 yield SimHandle(base_url=url, proc=proc)
                 return
             finally:
-                _stop(proc)
+                stop_process(proc)
     raise RuntimeError(f"could not start the simulator: {last}")
