@@ -22,6 +22,7 @@ from worker.providers import ProviderClient, make_client
 from worker.settings import Settings, get_settings
 from worker.storage import Storage, open_storage
 from worker.throttle import RateLimiter, SlotPool, WaitList
+from worker.throttle_status import RefusalLog
 
 
 class JobIdentity(Protocol):
@@ -59,6 +60,7 @@ class Context:
     waitlist: WaitList
     prices: PriceTable
     enqueue: Enqueue
+    refusals: RefusalLog | None = None  # the provider's recent 429s, shown by `kbatch watch`
     rate_limiter: RateLimiter | None = None
     now: Callable[[], float] = time.time
     prefix: str = REDIS_PREFIX
@@ -108,6 +110,7 @@ def build_context(
         waitlist=WaitList(client, account, prefix=prefix),
         prices=load_price_table(settings.price_table),
         enqueue=enqueue,
+        refusals=RefusalLog(client, account, prefix=prefix, now=now),
         rate_limiter=limiter,
         now=now,
         prefix=prefix,

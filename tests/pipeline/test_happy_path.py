@@ -11,6 +11,7 @@ from jobs.ledger.states import BatchState, JobState
 from tests.pipeline.conftest import MakeHarness, write_manifest
 from worker.names import Task
 from worker.storage import sidecar_key
+from worker.throttle_status import RefusalKind
 
 
 def _file(url: str) -> Path:
@@ -76,6 +77,12 @@ def test_a_shared_account_is_used_through_1303_refusals_without_failing_jobs(
     h = make_harness("--concurrency", "2", concurrency=5)
     manifest = write_manifest(tmp_path, [f"rain on a tin roof, variant {i}" for i in range(10)])
     batch = h.submit(manifest)
+    h.drain(Task.SUBMIT)
+    # Every 1303 is counted for `kbatch watch`, cluster-wide, as the provider saw it.
+    refused = h.sim.stats()["creates_refused"]
+    assert refused > 0
+    assert h.ctx.refusals is not None
+    assert h.ctx.refusals.recent()[RefusalKind.CONCURRENCY] == refused
     h.run(batch.id)
 
     stats = h.sim.stats()

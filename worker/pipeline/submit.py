@@ -31,6 +31,7 @@ from worker.providers.errors import (
 )
 from worker.providers.images import preflight_image
 from worker.throttle import backoff
+from worker.throttle_status import RefusalKind
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,11 @@ def _create(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
     except DuplicateExternalId:
         return _recover_after_duplicate(ctx, job, attempt)
     except ConcurrencyLimited as exc:
+        _count_refusal(ctx, RefusalKind.CONCURRENCY)
         wait = ctx.pool.on_refused(exc.retry_after)
         return _requeue(ctx, job, f"provider refused for concurrency; waiting {wait:.1f}s")
     except ThrottledError as exc:
+        _count_refusal(ctx, RefusalKind.RATE)
         # A request-rate refusal says nothing about slots: keep this one and try again shortly.
         wait = backoff(attempt, retry_after=exc.retry_after)
         ctx.ledger.transition(job.id, JobState.SUBMITTING, JobState.PENDING, detail="rate limited")
@@ -153,6 +156,11 @@ def _adopt(ctx: Context, job: JobRecord, status: TaskStatus, how: str) -> Outcom
     ctx.pool.renew(str(job.id))
     start_watching(ctx, job)
     return Done("submitted")
+
+
+def _count_refusal(ctx: Context, kind: RefusalKind) -> None:
+    if ctx.refusals is not None:
+        ctx.refusals.record(kind)
 
 
 def _requeue(ctx: Context, job: JobRecord, why: str) -> Outcome:

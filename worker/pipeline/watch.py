@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from jobs.ledger import JobRecord
 from worker.context import Context
+from worker.logs import job_log_context
 from worker.names import Task
 from worker.pipeline.dispatch import schedule_mark, schedule_once
 from worker.pipeline.outcome import Next
@@ -84,6 +85,11 @@ def _look(ctx: Context, group: list[JobRecord]) -> list[JobRecord]:
 
 
 def _seen(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
+    with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
+        _settle_seen(ctx, job, status)
+
+
+def _settle_seen(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
     outcome = settle(ctx, job, status)
     if isinstance(outcome, Next):
         ctx.enqueue(outcome.task, job, outcome.countdown)
