@@ -6,10 +6,12 @@ submit`). Results are ignored: job state lives in the ledger, not in a result ba
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
 
+from worker.beat import beat_config, nightly_schedule
 from worker.logs import configure_logging
 from worker.names import TASK_QUEUES, Queue, Task
 from worker.settings import Settings, get_settings
@@ -43,7 +45,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "beat_schedule": {
             "sweep": {"task": Task.SWEEP.value, "schedule": 30.0},
+            **nightly_schedule(settings.nightly),
         },
+        **beat_config(settings),
     }
     if broker.startswith("rediss://"):
         config["broker_use_ssl"] = {"ssl_cert_reqs": "required"}
@@ -51,14 +55,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 @signals.setup_logging.connect
-def _setup_logging(**_: Any) -> None:
+def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
     # Connecting this signal keeps Celery from installing its own handlers: one log format for all.
+    # An explicit KBATCH_LOG_LEVEL wins; otherwise the worker's own --loglevel does.
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    level = settings.log_level
+    if "log_level" not in settings.model_fields_set and loglevel:
+        level = logging.getLevelName(loglevel) if isinstance(loglevel, int) else loglevel
+    configure_logging(settings.log_format, level)
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    app = Celery("kbatch", include=["worker.tasks"])
+    app = Celery("kbatch", include=["worker.tasks", "worker.nightly"])
     app.conf.update(celery_config(settings or get_settings()))
     return app
 
