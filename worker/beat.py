@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis
 from celery.schedules import crontab
 
-from worker.names import REDIS_PREFIX, Queue
+from worker.names import REDIS_PREFIX, Queue, Task
 from worker.settings import NightlySettings, Settings, get_settings, mask_url
 
-NIGHTLY_TASK = "kbatch.nightly"
-NIGHTLY_RELEASE_TASK = "kbatch.nightly_release"
+NIGHTLY_TASK = Task.NIGHTLY.value
+NIGHTLY_RELEASE_TASK = Task.NIGHTLY_RELEASE.value
 NIGHTLY_ENTRY = "nightly"
 
 # RedBeat appends ":lock" and ":schedule" to the prefix, and the entry name for each entry.

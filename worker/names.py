@@ -23,6 +23,8 @@ class Task(StrEnum):
     DISPATCH = "kbatch.dispatch"
     SWEEP = "kbatch.sweep"
     WATCH = "kbatch.watch"
+    NIGHTLY = "kbatch.nightly"
+    NIGHTLY_RELEASE = "kbatch.nightly_release"
 
 
 TASK_QUEUES: dict[Task, Queue] = {
@@ -32,6 +34,8 @@ TASK_QUEUES: dict[Task, Queue] = {
     Task.DISPATCH: Queue.CONTROL,
     Task.SWEEP: Queue.CONTROL,
     Task.WATCH: Queue.POLL,
+    Task.NIGHTLY: Queue.CONTROL,
+    Task.NIGHTLY_RELEASE: Queue.CONTROL,
 }
 
 REDIS_PREFIX = "kbatch:"

@@ -11,8 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_KLING_BASE_URL = "https://api-singapore.klingai.com"
@@ -40,6 +41,13 @@ class S3Settings(BaseModel):
     """Where `s3://` storage lives: AWS S3, MinIO, R2 and other S3-compatible services."""
 
     endpoint_url: str | None = None
+
+    @field_validator("endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_aws(cls, value: object) -> object:
+        # Compose files pass an unset variable as "": that means AWS's own endpoint.
+        return None if value == "" else value
+
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
@@ -83,6 +91,28 @@ class NightlySettings(BaseModel):
 
     cron: str = "0 2 * * *"
     timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields_or_off(cls, value: str) -> str:
+        if value.strip().lower() != "off" and len(value.split()) != 5:
+            raise ValueError(
+                "a cron expression has 5 fields (minute hour day-of-month month day-of-week), "
+                "or is 'off' when system cron starts the nights"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a known time zone (e.g. UTC, Europe/Paris)"
+            ) from None
+        return value
+
     manifests: str = "manifests/nightly/*.yaml"
     on_overlap: Literal["skip", "queue"] = "skip"
 

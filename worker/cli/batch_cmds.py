@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.ledger import BatchRecord, Ledger, LedgerNotFound
+from jobs.ledger import BatchRecord, BatchState, Ledger, LedgerNotFound
 from worker.batches import OverBudget, submit_manifest
 from worker.cli.console import err, out
 from worker.cli.manifest_cmds import SET_HELP, load_or_exit
@@ -148,3 +148,18 @@ def worker(
     argv = ["worker", "-Q", queues, "-c", str(concurrency), "--pool", pool, "-l", loglevel]
     argv += ["-n", name or f"{queues.replace(',', '-')}@%h"]
     app.worker_main(argv)
+
+
+def batches(
+    state: Annotated[
+        list[BatchState] | None, typer.Option("--state", help="Only batches in this state.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+) -> None:
+    """The newest batches: id, name, state, jobs, and when each started."""
+    ledger = open_ledger()
+    for record in ledger.batches(limit=limit, states=state or None):
+        out.print(
+            f"{record.id:>6}  {record.name:40}  {record.state.value:10}  "
+            f"{record.job_count:>7} jobs  {record.created_at:%Y-%m-%d %H:%M}Z"
+        )

@@ -10,7 +10,8 @@ else.
 
 from __future__ import annotations
 
-from worker.context import Context
+from jobs.ledger import LedgerUnavailable
+from worker.context import Context, JobIdentity, JobRef
 from worker.names import Task
 from worker.throttle import acquire_for_waiters
 
@@ -38,7 +39,7 @@ def dispatch(ctx: Context) -> list[int]:
     """Give every free slot to the oldest waiting job; returns the ids whose submit was enqueued."""
     admitted = [int(h) for h in acquire_for_waiters(ctx.pool, ctx.waitlist)]
     for job_id in admitted:
-        ctx.enqueue(Task.SUBMIT, ctx.ledger.job(job_id))
+        ctx.enqueue(Task.SUBMIT, _identity(ctx, job_id))
     if not admitted and len(ctx.waitlist) > 0:
         wait = ctx.pool.cooldown_remaining()
         if wait > 0:
@@ -46,6 +47,16 @@ def dispatch(ctx: Context) -> list[int]:
     if admitted or len(ctx.waitlist) > 0 or ctx.pool.in_use() > 0:
         schedule_once(ctx, "sweep", Task.SWEEP, SWEEP_EVERY_S)
     return admitted
+
+
+def _identity(ctx: Context, job_id: int) -> JobIdentity:
+    """The job as its message names it. While the ledger is unreachable, its id alone: the job has
+    just left the wait list, so failing here would strand it holding a slot with no submit (the
+    submit step needs only the id, and waits out the outage itself)."""
+    try:
+        return ctx.ledger.job(job_id)
+    except LedgerUnavailable:
+        return JobRef(job_id, 0, "")
 
 
 def release_slot(ctx: Context, job_id: int) -> None:

@@ -99,10 +99,14 @@ def _succeeded(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome:
         charged_credits=ctx.prices.credits(job.spec),
         result_url=status.result_url,
     )
+    if won:
+        # Queued first: if the ledger fails between the writes below, the retried step finds the
+        # job past polling, and only this message takes it on (the store settles credits too).
+        ctx.enqueue(Task.STORE, job)
     # The provider frees its slot when the task is final, so ours goes now, before the download.
     release_slot(ctx, job.id)
     if not won:
         return Done("another worker saw the result first")
     ctx.ledger.settle_credits(job.id)
     record_completion(ctx, job.spec, elapsed_since_submit(ctx, job))
-    return Next(Task.STORE)
+    return Done("downloading")
