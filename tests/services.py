@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from worker.processes import free_port, stop_process
+from worker.processes import free_port as free_port  # re-exported: the tests import it from here
+from worker.processes import stop_process
 
 stop = stop_process  # the name the tests use
 

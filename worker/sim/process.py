@@ -19,7 +19,8 @@ from typing import IO, Any
 
 import httpx
 
-from worker.processes import free_port, stop_process
+from worker.processes import free_port as free_port  # re-exported: the tests import it from here
+from worker.processes import stop_process
 
 READY_TIMEOUT_S = 30.0
 _PORT_ATTEMPTS = 3
