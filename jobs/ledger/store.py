@@ -387,6 +387,19 @@ class Ledger:
         with self._engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def has_unfinished(self, batch_id: int) -> bool:
+        """Whether any of the batch's jobs is not final: an indexed probe, however large the
+        batch (the store step asks after every job)."""
+        open_states = [s for s in JobState if s not in FINAL_STATES]
+        stmt = select(
+            select(JOBS.c.id)
+            .where(JOBS.c.batch_id == batch_id, JOBS.c.state.in_(open_states))
+            .limit(1)
+            .exists()
+        )
+        with self._engine.connect() as conn:
+            return bool(conn.execute(stmt).scalar_one())
+
     def in_flight(self, dialect: str | None = None) -> list[JobRecord]:
         """Jobs that hold (or may hold) a provider slot, in every batch (slot reconciliation)."""
         stmt = select(JOBS).where(JOBS.c.state.in_(list(IN_FLIGHT_STATES))).order_by(JOBS.c.id)

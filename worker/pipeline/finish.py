@@ -57,7 +57,7 @@ def pause_batch(ctx: Context, batch_id: int, reason: str) -> None:
 
 def finish_if_done(ctx: Context, batch_id: int) -> bool:
     """Mark the batch finished (or cancelled) once the ledger says every job is final."""
-    if ctx.ledger.unfinished(batch_id) > 0:
+    if ctx.ledger.has_unfinished(batch_id):
         return False
     if ctx.ledger.set_batch_state(batch_id, BatchState.CANCELLING, BatchState.CANCELLED):
         return True

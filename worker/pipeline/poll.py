@@ -8,6 +8,7 @@ poll is the fallback for a task the lists did not show, and the last word before
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from jobs.ledger import JobRecord
@@ -23,6 +24,7 @@ from worker.providers.errors import AccountError, JobError, TransientError
 from worker.throttle import backoff
 
 POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
+SEEN_TTL_S = 3600
 
 
 def elapsed_since_submit(ctx: Context, job: JobRecord) -> float:
@@ -34,7 +36,7 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
     if job.state not in POLLABLE or job.provider_task_id is None:
         return Done(f"job is {job.state.value}")
     try:
-        status = ctx.provider.query(job.provider_task_id, job.spec)
+        status = take_seen(ctx, job.id) or ctx.provider.query(job.provider_task_id, job.spec)
     except AccountError as exc:
         # The task runs on at the provider; `kbatch resume` re-enqueues this poll once fixed.
         pause_batch(ctx, job.batch_id, str(exc))
@@ -63,7 +65,45 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
     return Next(Task.POLL, next_poll_delay(ctx, job.spec, polls))
 
 
-def settle(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome | None:
+def seen_key(ctx: Context, job_id: int) -> str:
+    return f"{ctx.prefix}seen:{job_id}"
+
+
+def park_seen(ctx: Context, seen: list[tuple[JobRecord, TaskStatus]]) -> None:
+    """Keep final statuses a list look saw for the polls that will settle them: no new request.
+
+    A poll that finds none (expired, or Redis lost it) simply asks the provider.
+    """
+    pipe = ctx.redis.pipeline(transaction=False)
+    for job, status in seen:
+        data = {
+            "task_id": status.task_id,
+            "state": status.state.value,
+            "message": status.message,
+            "result_url": status.result_url,
+            "units": None if status.units is None else str(status.units),
+        }
+        pipe.set(seen_key(ctx, job.id), json.dumps(data), ex=SEEN_TTL_S)
+    pipe.execute()
+
+
+def take_seen(ctx: Context, job_id: int) -> TaskStatus | None:
+    raw = ctx.redis.getdel(seen_key(ctx, job_id))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return TaskStatus(
+        task_id=data["task_id"],
+        state=ProviderState(data["state"]),
+        message=data["message"],
+        result_url=data["result_url"],
+        units=None if data["units"] is None else Decimal(data["units"]),
+    )
+
+
+def settle(
+    ctx: Context, job: JobRecord, status: TaskStatus, *, renew: bool = True
+) -> Outcome | None:
     """Act on a status, however it was learned (a query, a list, a callback).
 
     A final status ends the wait: the slot is released and the job goes to storage or fails. A
@@ -83,7 +123,8 @@ def settle(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome | None:
         return Done("failed at the provider")
     if job.state is JobState.SUBMITTED and status.state is ProviderState.RUNNING:
         ctx.ledger.transition(job.id, JobState.SUBMITTED, JobState.PROCESSING)
-    ctx.pool.renew(str(job.id))
+    if renew:
+        ctx.pool.renew(str(job.id))
     return None
 
 
@@ -107,6 +148,7 @@ def _succeeded(ctx: Context, job: JobRecord, status: TaskStatus) -> Outcome:
     release_slot(ctx, job.id)
     if not won:
         return Done("another worker saw the result first")
-    ctx.ledger.settle_credits(job.id)
+    if job.reserved_credits > 0:  # read after the submit step reserved: only budgets pay this
+        ctx.ledger.settle_credits(job.id)
     record_completion(ctx, job.spec, elapsed_since_submit(ctx, job))
     return Done("downloading")

@@ -19,7 +19,7 @@ from worker.logs import job_log_context
 from worker.names import Task
 from worker.pipeline.dispatch import schedule_mark, schedule_once
 from worker.pipeline.outcome import Next
-from worker.pipeline.poll import POLLABLE, elapsed_since_submit, settle
+from worker.pipeline.poll import POLLABLE, elapsed_since_submit, park_seen, settle
 from worker.pipeline.schedule import deadline_seconds, expected_seconds, first_poll_delay
 from worker.providers import TaskStatus
 from worker.providers.errors import ProviderError
@@ -27,6 +27,9 @@ from worker.providers.errors import ProviderError
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+MIN_PAGE_SIZE = 50
+# More completions than this in one look are settled by the poll workers, in parallel.
+INLINE_SETTLE = 4
 MAX_PAGES = 4
 # A look every 8% of the expected (median) render time keeps the detection lag's p95 under 10% of
 # it, while the looks per job, (mean render time / slots) / interval, stay near 3 even at 5 slots.
@@ -56,20 +59,40 @@ def watch_account(ctx: Context) -> float | None:
     groups: defaultdict[str, list[JobRecord]] = defaultdict(list)
     for job in jobs:
         groups[ctx.provider.listing_key(job.spec)].append(job)
+    seen: list[tuple[JobRecord, TaskStatus]] = []
     for group in groups.values():
-        unseen = _look(ctx, group)
+        unseen = _look(ctx, group, seen)
         for job in unseen:
             _poll_alone(ctx, job)
+    finals = [(job, status) for job, status in seen if status.is_final]
+    if len(finals) > INLINE_SETTLE:
+        # Many ended at once (hundreds of slots): the poll workers settle them in parallel, from
+        # the statuses parked here, instead of this one look settling them one after another.
+        park_seen(ctx, finals)
+        for job, _status in finals:
+            ctx.enqueue(Task.POLL, job)
+    else:
+        for job, status in finals:
+            _seen(ctx, job, status)
+    running = [(job, status) for job, status in seen if not status.is_final]
+    for job, status in running:
+        _seen(ctx, job, status)
+    _renew_due(ctx, [job for job, _status in running])
     return next_look_delay(ctx, jobs)
 
 
-def _look(ctx: Context, group: list[JobRecord]) -> list[JobRecord]:
+def _look(
+    ctx: Context, group: list[JobRecord], seen: list[tuple[JobRecord, TaskStatus]]
+) -> list[JobRecord]:
     """List pages until every job of the group was seen; returns the ones that were not."""
     wanted = {job.provider_task_id: job for job in group}
     oldest = min((j.submitted_at for j in group if j.submitted_at), default=None)
+    # Pages a little larger than what is in flight: the newest tasks are mostly ours, and a
+    # 500-task page costs parsing where a few dozen are wanted.
+    size = min(PAGE_SIZE, max(MIN_PAGE_SIZE, 2 * len(wanted)))
     for page in range(1, MAX_PAGES + 1):
         try:
-            tasks = ctx.provider.list_recent(group[0].spec, page=page, size=PAGE_SIZE)
+            tasks = ctx.provider.list_recent(group[0].spec, page=page, size=size)
         except ProviderError as exc:
             # Per-job polls are the fallback; a failing list must not fail any job.
             log.warning("listing tasks failed: %s", exc)
@@ -77,24 +100,31 @@ def _look(ctx: Context, group: list[JobRecord]) -> list[JobRecord]:
         for status in tasks:
             job = wanted.pop(status.task_id, None)
             if job is not None:
-                _seen(ctx, job, status)
+                seen.append((job, status))
         last = tasks[-1].created_at if tasks else None
-        if not wanted or len(tasks) < PAGE_SIZE or (oldest and last and last < oldest):
+        if not wanted or len(tasks) < size or (oldest and last and last < oldest):
             break
     return list(wanted.values())
 
 
 def _seen(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
     with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
-        _settle_seen(ctx, job, status)
+        outcome = settle(ctx, job, status, renew=False)
+        if isinstance(outcome, Next):
+            ctx.enqueue(outcome.task, job, outcome.countdown)
+        elif outcome is None and elapsed_since_submit(ctx, job) > deadline_seconds(ctx, job.spec):
+            _poll_alone(ctx, job)
 
 
-def _settle_seen(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
-    outcome = settle(ctx, job, status)
-    if isinstance(outcome, Next):
-        ctx.enqueue(outcome.task, job, outcome.countdown)
-    elif outcome is None and elapsed_since_submit(ctx, job) > deadline_seconds(ctx, job.spec):
-        _poll_alone(ctx, job)
+def _renew_due(ctx: Context, jobs: list[JobRecord]) -> None:
+    """Renew the leases of running jobs past half their lease: one read, few writes per look."""
+    if not jobs:
+        return
+    holders = ctx.pool.holders()
+    soon = ctx.now() + ctx.pool.lease_s / 2
+    for job in jobs:
+        if holders.get(str(job.id), 0.0) < soon:
+            ctx.pool.renew(str(job.id))
 
 
 def _poll_alone(ctx: Context, job: JobRecord) -> None:
