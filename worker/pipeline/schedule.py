@@ -17,8 +17,14 @@ FIRST_POLL_SHARE = 0.9  # a little early beats a little late: lag counts, one ex
 INTERVAL_SHARE = 0.1  # then poll every tenth of the expected time, growing to the cap
 
 
+def profile(spec: JobSpec) -> tuple[str, str, int, bool]:
+    """What a render's time depends on: specs with one profile share one learned time."""
+    return (spec.model, spec.mode.value, spec.seconds, spec.audio)
+
+
 def _profile_key(ctx: Context, spec: JobSpec) -> str:
-    return f"{ctx.prefix}timing:{spec.model}:{spec.mode.value}:{spec.seconds}:{int(spec.audio)}"
+    model, mode, seconds, audio = profile(spec)
+    return f"{ctx.prefix}timing:{model}:{mode}:{seconds}:{int(audio)}"
 
 
 def _is_slow(spec: JobSpec) -> bool:

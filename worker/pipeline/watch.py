@@ -20,7 +20,12 @@ from worker.names import Task
 from worker.pipeline.dispatch import schedule_mark, schedule_once
 from worker.pipeline.outcome import Next
 from worker.pipeline.poll import POLLABLE, elapsed_since_submit, park_seen, settle
-from worker.pipeline.schedule import deadline_seconds, expected_seconds, first_poll_delay
+from worker.pipeline.schedule import (
+    deadline_seconds,
+    expected_seconds,
+    first_poll_delay,
+    profile,
+)
 from worker.providers import TaskStatus
 from worker.providers.errors import ProviderError
 
@@ -42,7 +47,9 @@ def watched_jobs(ctx: Context) -> list[JobRecord]:
 
 def next_look_delay(ctx: Context, jobs: list[JobRecord]) -> float:
     poll = ctx.settings.poll
-    soonest = min(expected_seconds(ctx, spec) for spec in {j.spec for j in jobs})
+    # One learned time per render profile, not per job: a look costs the same at 10 or 500 slots.
+    by_profile = {profile(j.spec): j.spec for j in jobs}
+    soonest = min(expected_seconds(ctx, spec) for spec in by_profile.values())
     return min(poll.max_interval_s, max(poll.min_interval_s, LOOK_SHARE * soonest))
 
 
