@@ -20,6 +20,7 @@ from worker.names import Task
 from worker.pipeline.dispatch import enqueue_waiting
 from worker.pipeline.finish import finish_if_done
 from worker.pipeline.watch import start_watching
+from worker.throttle.errors import fail_closed
 
 
 def default_batch_name(manifest: Manifest, now: datetime | None = None) -> str:
@@ -64,10 +65,15 @@ def submit_manifest(
     """Record the batch and its jobs in the ledger, then queue every job for a slot.
 
     With a budget, each job reserves its estimated credits before its create, and a job that
-    would take the batch past the budget is skipped (`skipped_budget`), never created.
+    would take the batch past the budget is skipped (`skipped_budget`), never created. When Redis
+    cannot be reached, `ThrottleUnavailable` is raised and nothing is recorded.
     """
     estimates = [ctx.prices.credits(job.spec) for job in manifest.jobs]
     check_budget(ctx, sum(estimates, Decimal(0)), budget_credits, partial=partial)
+    # Redis before the ledger: a batch recorded while Redis cannot be reached would sit pending,
+    # queued nowhere, until someone thought of resuming it.
+    with fail_closed("the queue of a new batch"):
+        ctx.redis.ping()
     batch = ctx.ledger.create_batch(
         name or default_batch_name(manifest),
         manifest.jobs,

@@ -115,6 +115,9 @@ def _records(
     reader = csv.reader(text_lines(path, file, max_bytes), strict=True)
     start = 1
     columns: list[_Column] | None = None
+    # The csv module refuses a value over its own limit (128 KiB) in words that name no column;
+    # the file's size bound already bounds memory, so long values reach the check below.
+    previous = csv.field_size_limit(max(max_bytes, csv.field_size_limit()))
     try:
         for record in reader:
             line, start = start, reader.line_num + 1
@@ -156,3 +159,5 @@ def _records(
     except ManifestError as exc:
         for i in exc.issues:
             log.add(i.file, i.line, i.field, i.message)
+    finally:
+        csv.field_size_limit(previous)

@@ -191,6 +191,9 @@ def _id(field: str, text: str) -> str:
     text = text.strip()
     if len(text) > MAX_ID_CHARS:
         raise FieldError(f"is {len(text)} characters; the limit is {MAX_ID_CHARS}")
+    # An id ends up in file names, object keys and reports: it names a row, never a path.
+    if "/" in text or "\\" in text:
+        raise FieldError(f"{show(text)} holds a path separator; an id names a row, not a file")
     return text
 
 

@@ -7,6 +7,7 @@ import logging
 from jobs.ledger.states import BatchState, JobState
 from worker.context import Context
 from worker.pipeline.dispatch import dispatch
+from worker.pipeline.finish import finish_if_done
 from worker.pipeline.watch import ensure_watch, watched_jobs
 
 log = logging.getLogger(__name__)
@@ -18,19 +19,26 @@ def sweep(ctx: Context) -> dict[str, int]:
     Holders whose job is no longer in flight (their worker died between two steps) are released;
     jobs the ledger has in flight but Redis forgot (Redis restarted or flushed) are adopted so the
     limit keeps counting them; pending jobs of running batches that neither wait nor hold a slot
-    (lost between the wait list and their submit message) go back to the wait list.
+    (lost between the wait list and their submit message) go back to the wait list; batches
+    whose every job is final are finished.
     """
     expired = ctx.pool.expire_leases()
     live = [str(job.id) for job in ctx.ledger.in_flight()]
     reconciled = ctx.pool.reconcile(live)
     holders = ctx.pool.holders()
+    active = ctx.ledger.batches(states=[BatchState.RUNNING, BatchState.CANCELLING])
     stray = [
         job_id
-        for batch in ctx.ledger.batches(states=[BatchState.RUNNING])
+        for batch in active
+        if batch.state is BatchState.RUNNING
         for job_id in ctx.ledger.job_ids(batch.id, [JobState.PENDING])
         if str(job_id) not in holders
     ]
     requeued = ctx.waitlist.push_many(stray)
+    # A step that ended its job and then met an outage of the ledger is not run again (its job
+    # is final), so the batch it should have finished is finished here.
+    for batch in active:
+        finish_if_done(ctx, batch.id)
     admitted = dispatch(ctx)
     if ctx.provider.supports_listing and watched_jobs(ctx):
         ensure_watch(ctx)
