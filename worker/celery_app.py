@@ -25,6 +25,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     broker = settings.redis_url.get_secret_value()
     config: dict[str, Any] = {
         "broker_url": broker,
+        # kombu's Redis transport with a fix for losing the broker mid-task (see worker.broker).
+        "broker_transport": "worker.broker:Transport",
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "task_serializer": "json",

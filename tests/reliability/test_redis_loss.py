@@ -108,11 +108,6 @@ def _lose_redis_midway(
     print(f"\nredis {loss}: {JOBS} jobs, lost at {lost_at} ({in_flight} in flight), stored {JOBS}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Celery 5.7.0: a worker holding an unacknowledged message when the broker connection "
-    "drops dies closing it (AttributeError in kombu's Redis channel)",
-)
 def test_no_worker_dies_when_redis_restarts(tmp_path: Path) -> None:
     with (
         RedisServer(tmp_path) as server,
