@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.ledger import BatchRecord, BatchState, Ledger, LedgerNotFound
+from jobs.ledger import BatchRecord, BatchState, Ledger, LedgerNotFound, LedgerUnavailable
 from worker.batches import OverBudget, submit_manifest
 from worker.cli.console import err, out
 from worker.cli.manifest_cmds import SET_HELP, load_or_exit
@@ -17,15 +17,21 @@ from worker.cli.progress import follow, snapshot
 from worker.context import Context
 from worker.names import Queue
 from worker.settings import get_settings
+from worker.throttle import ThrottleUnavailable
 
 ALL_QUEUES = ",".join(q.value for q in Queue)
 
 
 def command_context() -> Context:
     # Imported here: the Celery app and its context are only needed by commands that enqueue.
+    from worker.providers.errors import AccountError
     from worker.tasks import context
 
-    return context()
+    try:
+        return context()
+    except AccountError as exc:  # no credentials configured: nothing can be created
+        err.print(f"cannot start: {exc}")
+        raise typer.Exit(2) from None
 
 
 def submit(
@@ -52,6 +58,10 @@ def submit(
     except OverBudget as exc:
         err.print(f"{manifest}: {exc}")
         raise typer.Exit(2) from None
+    except (ThrottleUnavailable, LedgerUnavailable) as exc:
+        # Nothing was recorded or queued: Redis is checked before the batch is written.
+        err.print(f"cannot submit {manifest}: {exc}")
+        raise typer.Exit(1) from None
     totals = ctx.ledger.totals(batch.id)
     if as_json and not wait:
         out.print_json(
