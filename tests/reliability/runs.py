@@ -29,6 +29,16 @@ from worker.throttle import SlotPool
 # Jobs a run may take to end on this 2-core machine, with every wait on a condition bounded.
 FINAL_TIMEOUT_S = 90.0
 
+# kbatch's waits scaled to a simulator at time scale 0.02 (a 60 s render takes 1.2 s of wall time).
+FAST_ENV = {
+    "KBATCH_PROVIDER__CONCURRENCY": "5",
+    "KBATCH_POLL__DEFAULT_EXPECTED_S": "1.2",
+    "KBATCH_POLL__MIN_INTERVAL_S": "0.1",
+    "KBATCH_RETRY__BASE_S": "0.2",
+    "KBATCH_RETRY__CAP_S": "2",
+    "KBATCH_TASK_EVENTS": "false",
+}
+
 
 def write_manifest(folder: Path, rows: int, name: str) -> Path:
     """A YAML manifest of `rows` distinct kling-v3 720p 5-second renders, ids `shot-NNN`."""

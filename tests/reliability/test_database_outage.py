@@ -21,6 +21,7 @@ from jobs.ledger import Ledger
 from jobs.ledger.states import BatchState, JobState
 from ops.chaos import TcpProxy
 from tests.reliability.runs import (
+    FAST_ENV,
     ObjectReader,
     check_charges,
     check_ended,
@@ -39,14 +40,7 @@ pytestmark = pytest.mark.slow
 
 JOBS = 30
 SIM = ("--time-scale", "0.02", "--median-seconds", "60", "--concurrency", "5", "--seed", "41")
-ENV = {
-    "KBATCH_PROVIDER__CONCURRENCY": "5",
-    "KBATCH_POLL__DEFAULT_EXPECTED_S": "1.2",
-    "KBATCH_POLL__MIN_INTERVAL_S": "0.1",
-    "KBATCH_RETRY__BASE_S": "0.2",
-    "KBATCH_RETRY__CAP_S": "2",
-    "KBATCH_TASK_EVENTS": "false",
-}
+ENV = FAST_ENV
 # Every job that was stored went through these states, in this order.
 PATH = [JobState.SUBMITTING, JobState.SUBMITTED, JobState.DOWNLOADING, JobState.STORED]
 

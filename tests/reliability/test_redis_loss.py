@@ -25,6 +25,7 @@ from jobs.ledger.states import IN_FLIGHT_STATES, BatchState, JobState
 from ops.chaos import Supervisor
 from tests.reliability.redis_server import RedisServer
 from tests.reliability.runs import (
+    FAST_ENV,
     ObjectReader,
     check_charges,
     check_ended,
@@ -42,14 +43,7 @@ pytestmark = pytest.mark.slow
 
 JOBS = 30
 SIM = ("--time-scale", "0.02", "--median-seconds", "60", "--concurrency", "5", "--seed", "31")
-ENV = {
-    "KBATCH_PROVIDER__CONCURRENCY": "5",
-    "KBATCH_POLL__DEFAULT_EXPECTED_S": "1.2",
-    "KBATCH_POLL__MIN_INTERVAL_S": "0.1",
-    "KBATCH_RETRY__BASE_S": "0.2",
-    "KBATCH_RETRY__CAP_S": "2",
-    "KBATCH_TASK_EVENTS": "false",
-}
+ENV = FAST_ENV
 
 
 def _lose_everything(server: RedisServer, loss: str) -> None:
