@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worker.names import Task
+from worker.settings import RetrySettings
+from worker.throttle import backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +33,10 @@ class Done:
 
 
 Outcome = Next | Retry | Done
+
+
+def retry_within_budget(retry: RetrySettings, attempt: int, reason: str) -> Retry | None:
+    """The step's next error retry, or None once its budget of attempts is spent."""
+    if attempt + 1 >= retry.max_attempts:
+        return None
+    return Retry(backoff(attempt, base=retry.base_s, cap=retry.cap_s), reason)

@@ -17,11 +17,10 @@ from worker.context import Context
 from worker.names import Task
 from worker.pipeline.dispatch import release_slot
 from worker.pipeline.finish import fail_job, pause_batch
-from worker.pipeline.outcome import Done, Next, Outcome, Retry
+from worker.pipeline.outcome import Done, Next, Outcome, retry_within_budget
 from worker.pipeline.schedule import deadline_seconds, next_poll_delay, record_completion
 from worker.providers import ProviderState, TaskStatus
 from worker.providers.errors import AccountError, JobError, TransientError
-from worker.throttle import backoff
 
 POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
 SEEN_TTL_S = 3600
@@ -45,13 +44,11 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
         fail_job(ctx, job, job.state, exc.message)
         return Done(exc.message)
     except TransientError as exc:
-        retry = ctx.settings.retry
-        if attempt + 1 >= retry.max_attempts:
-            fail_job(
-                ctx, job, job.state, f"status unknown after {attempt + 1} tries: {exc.message}"
-            )
-            return Done(exc.message)
-        return Retry(backoff(attempt, base=retry.base_s, cap=retry.cap_s), exc.message)
+        later = retry_within_budget(ctx.settings.retry, attempt, exc.message)
+        if later is not None:
+            return later
+        fail_job(ctx, job, job.state, f"status unknown after {attempt + 1} tries: {exc.message}")
+        return Done(exc.message)
 
     polls = job.poll_count + 1
     ctx.ledger.update(job.id, poll_count=polls)

@@ -8,7 +8,7 @@ from jobs.ledger import BatchRecord, JobRecord
 from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.pipeline.finish import fail_job, finish_if_done
-from worker.pipeline.outcome import Done, Outcome, Retry
+from worker.pipeline.outcome import Done, Outcome, retry_within_budget
 from worker.providers.errors import ProviderError, ResultGone, TransientError
 from worker.storage import (
     PermanentStorageError,
@@ -17,7 +17,6 @@ from worker.storage import (
     object_key,
     sidecar_key,
 )
-from worker.throttle import backoff
 
 
 def store_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
@@ -91,11 +90,11 @@ def sidecar(job: JobRecord, batch: BatchRecord, stored: StoredObject) -> dict[st
 
 
 def _retry_or_fail(ctx: Context, job: JobRecord, attempt: int, reason: str) -> Outcome:
-    retry = ctx.settings.retry
-    if attempt + 1 >= retry.max_attempts:
-        _fail_paid(ctx, job, f"download failed after {attempt + 1} tries: {reason}")
-        return Done(reason)
-    return Retry(backoff(attempt, base=retry.base_s, cap=retry.cap_s), reason)
+    later = retry_within_budget(ctx.settings.retry, attempt, reason)
+    if later is not None:
+        return later
+    _fail_paid(ctx, job, f"download failed after {attempt + 1} tries: {reason}")
+    return Done(reason)
 
 
 def _fail_paid(ctx: Context, job: JobRecord, message: str) -> None:

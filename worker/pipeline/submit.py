@@ -18,7 +18,7 @@ from worker.context import Context
 from worker.names import Task
 from worker.pipeline.dispatch import dispatch, release_slot
 from worker.pipeline.finish import fail_job, finish_if_done, pause_batch
-from worker.pipeline.outcome import Done, Next, Outcome, Retry
+from worker.pipeline.outcome import Done, Next, Outcome, Retry, retry_within_budget
 from worker.pipeline.watch import start_watching
 from worker.providers import TaskStatus
 from worker.providers.errors import (
@@ -209,7 +209,7 @@ def _retry_or_fail(
     ctx: Context, job: JobRecord, current: JobState, attempt: int, exc: TransientError | None
 ) -> Outcome:
     reason = exc.message if exc is not None else "task neither created nor found"
-    retry = ctx.settings.retry
-    if attempt + 1 >= retry.max_attempts:
-        return _fail(ctx, job, current, f"gave up after {attempt + 1} attempts: {reason}")
-    return Retry(backoff(attempt, base=retry.base_s, cap=retry.cap_s), reason)
+    later = retry_within_budget(ctx.settings.retry, attempt, reason)
+    if later is not None:
+        return later
+    return _fail(ctx, job, current, f"gave up after {attempt + 1} attempts: {reason}")
