@@ -100,11 +100,26 @@ def resume_batch(ctx: Context, batch: BatchRecord) -> Resumed:
     """Re-enqueue every non-final job from the ledger's state, creating nothing twice.
 
     Jobs that may exist at the provider (`submitting`) are looked up by external id before any
-    create; submitted ones are polled, never re-created.
+    create; submitted ones are polled, never re-created. Where the dialect has external ids, jobs
+    in `review` wait for a slot again with the same external id: their create either adopts the
+    task that exists ("already exists") or makes the one that never did.
     """
     ctx.ledger.set_batch_state(batch.id, BatchState.PAUSED, BatchState.RUNNING)
     for job in ctx.ledger.jobs(batch.id, [JobState.PAUSED]):
         ctx.ledger.transition(job.id, JobState.PAUSED, JobState.PENDING, detail="resumed")
+    unsure = []
+    if ctx.provider.supports_external_id:
+        unsure = [
+            j.id
+            for j in ctx.ledger.jobs(batch.id, [JobState.REVIEW])
+            if ctx.ledger.transition(
+                j.id,
+                JobState.REVIEW,
+                JobState.PENDING,
+                detail="resumed: look up by external id",
+                error=None,
+            )
+        ]
     pending = ctx.ledger.job_ids(batch.id, [JobState.PENDING])
     recovering = ctx.ledger.jobs(batch.id, [JobState.SUBMITTING])
     polling = ctx.ledger.jobs(batch.id, [JobState.SUBMITTED, JobState.PROCESSING])
@@ -119,7 +134,9 @@ def resume_batch(ctx: Context, batch: BatchRecord) -> Resumed:
         ctx.enqueue(Task.STORE, job)
     enqueue_waiting(ctx, pending)
     finish_if_done(ctx, batch.id)
-    return Resumed(len(pending), len(recovering), len(polling), len(storing))
+    return Resumed(
+        len(pending) - len(unsure), len(recovering) + len(unsure), len(polling), len(storing)
+    )
 
 
 def cancel_batch(ctx: Context, batch: BatchRecord) -> int:
@@ -150,7 +167,7 @@ def retry_batch(ctx: Context, batch: BatchRecord, *, states: tuple[JobState, ...
         for j in ctx.ledger.jobs(batch.id, states)
         if (
             ctx.ledger.transition(
-                j.id, JobState.REVIEW, JobState.PENDING, detail="operator: create again"
+                j.id, JobState.REVIEW, JobState.PENDING, detail="operator: create again", error=None
             )
             if j.state is JobState.REVIEW
             else ctx.ledger.new_attempt(j.id)

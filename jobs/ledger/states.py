@@ -8,7 +8,8 @@
        └─► skipped_budget
 
 `submitting` means a create may be on the wire: only a lookup by external task id may decide what
-happened. `review` is a create whose outcome cannot be known (a dialect without external ids).
+happened. `review` is a create whose outcome cannot be known: a dialect without external ids, or
+lookups that kept failing until the error retries ran out.
 """
 
 from __future__ import annotations

@@ -23,7 +23,11 @@ def make_harness(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Ma
     stack = ExitStack()
 
     def make(
-        *sim_args: str, concurrency: int = 5, dialect: str = "kling", **provider: object
+        *sim_args: str,
+        concurrency: int = 5,
+        dialect: str = "kling",
+        max_attempts: int = 6,
+        **provider: object,
     ) -> Harness:
         sim = stack.enter_context(
             running_simulator("--time-scale", "1", "--seed", "11", "--api-key", API_KEY, *sim_args)
@@ -42,7 +46,7 @@ def make_harness(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Ma
                 }
             ),
             poll=PollSettings(default_expected_s=60.0),
-            retry=RetrySettings(max_attempts=6, base_s=1.0, cap_s=10.0),
+            retry=RetrySettings(max_attempts=max_attempts, base_s=1.0, cap_s=10.0),
         )
         harness = Harness(settings, sim, key_prefix)
         stack.callback(harness.close)

@@ -6,9 +6,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from jobs.ledger.states import BatchState, JobState
 from tests.pipeline.conftest import API_KEY, MakeHarness, write_manifest
-from worker.batches import resume_batch
+from worker.batches import resume_batch, retry_batch
 from worker.names import Task
 from worker.pipeline.outcome import Done
 from worker.pipeline.submit import submit_job
@@ -29,6 +31,9 @@ def test_lost_responses_and_5xx_never_create_twice(
         "--create-5xx-rate", "0.2",
         "--query-5xx-rate", "0.2",
         "--drop-rate", "0.1",
+        # About half of all attempts meet a fault here; with 30 of them, a job giving up (the
+        # next tests) is a one-in-a-billion event and every job must end stored.
+        max_attempts=30,
     )  # fmt: skip
     batch = h.submit(write_manifest(tmp_path, [f"a paper boat, fold {i}" for i in range(15)]))
     h.run(batch.id)
@@ -39,6 +44,79 @@ def test_lost_responses_and_5xx_never_create_twice(
     assert stats["creates_accepted"] == 15  # one task per job, whatever was lost on the way
     assert {j.state for j in h.ctx.ledger.jobs(batch.id)} == {JobState.STORED}
     assert h.ctx.ledger.totals(batch.id).charged_units == Decimal(str(stats["units_charged"]))
+
+
+def test_a_create_lost_then_never_found_goes_to_review_and_resume_adopts_it(
+    make_harness: MakeHarness, tmp_path: Path
+) -> None:
+    # Every create reaches the provider but its answer is lost, and every lookup meets a 500.
+    h = make_harness("--lost-response-rate", "1", "--query-5xx-rate", "1", max_attempts=4)
+    batch = h.submit(write_manifest(tmp_path, ["a kite in a storm", "a kite at rest"]))
+    h.run(batch.id, until_settled=True)
+
+    jobs = h.ctx.ledger.jobs(batch.id)
+    assert {j.state for j in jobs} == {JobState.REVIEW}  # not failed: `retry` would pay again
+    assert all("a task may exist" in (j.error or "") for j in jobs), [j.error for j in jobs]
+    assert h.sim.stats()["creates_accepted"] == 2
+    assert h.ctx.ledger.batch(batch.id).state is BatchState.RUNNING
+    assert h.ctx.pool.in_use() == 0
+
+    h.sim.set_faults(lost_response_rate=0.0, query_5xx_rate=0.0)
+    resumed = resume_batch(h.ctx, h.ctx.ledger.batch(batch.id))
+    assert (resumed.recovering, resumed.waiting) == (2, 0)
+    h.run(batch.id)
+    stats = h.sim.stats()
+    assert (stats["creates_accepted"], stats["duplicate_creates"]) == (2, 0)
+    assert {j.state for j in h.ctx.ledger.jobs(batch.id)} == {JobState.STORED}
+    assert h.ctx.ledger.batch(batch.id).state is BatchState.FINISHED
+
+
+def test_a_create_answered_with_500_every_time_waits_in_review_not_failed(
+    make_harness: MakeHarness, tmp_path: Path
+) -> None:
+    # A 500 on create does not say whether the task was made (the reference's error policy), so
+    # after the retries the job waits in review, where `retry --failed` cannot pay for it again.
+    h = make_harness("--create-5xx-rate", "1", max_attempts=3)
+    batch = h.submit(write_manifest(tmp_path, ["a lighthouse"]))
+    h.run(batch.id, until_settled=True)
+
+    (job,) = h.ctx.ledger.jobs(batch.id)
+    assert job.state is JobState.REVIEW
+    assert "gave up after 3 attempts" in (job.error or "")
+    assert retry_batch(h.ctx, h.ctx.ledger.batch(batch.id), states=(JobState.FAILED,)) == 0
+
+    h.sim.set_faults(create_5xx_rate=0.0)
+    resume_batch(h.ctx, h.ctx.ledger.batch(batch.id))
+    h.run(batch.id)
+    job = h.ctx.ledger.job(job.id)
+    assert (job.state, job.error, job.attempt) == (JobState.STORED, None, 1)
+    assert h.sim.stats()["creates_accepted"] == 1
+
+
+@pytest.mark.parametrize("dialect", ["kling", "guide"])  # watched by lists; by polls alone
+def test_an_outage_of_status_queries_fails_no_paid_render(
+    make_harness: MakeHarness, tmp_path: Path, dialect: str
+) -> None:
+    h = make_harness("--median-seconds", "60", "--spread", "0.2", max_attempts=3, dialect=dialect)
+    batch = h.submit(write_manifest(tmp_path, [f"a harbour at dawn, {i}" for i in range(4)]))
+    h.drain(Task.SUBMIT)
+    assert h.sim.stats()["creates_accepted"] == 4
+
+    # Lists and queries all fail for ten virtual minutes: far past the error retries of every
+    # poll (3 here), and every render ends at the provider meanwhile.
+    h.sim.set_faults(query_5xx_rate=1.0)
+    start = h.clock()
+    while h.clock() - start < 600:
+        assert h.step() is not None, "nothing left watching the jobs in flight"
+    assert h.executed[Task.POLL] > 0
+    states = _states(h, batch.id)
+    assert set(states.values()) <= {JobState.SUBMITTED, JobState.PROCESSING}, states
+    assert len(h.queue) <= 4 + 2, "polls pile up during the outage"
+
+    h.sim.set_faults(query_5xx_rate=0.0)
+    h.run(batch.id)
+    assert set(_states(h, batch.id).values()) == {JobState.STORED}
+    assert h.sim.stats()["creates_accepted"] == 4
 
 
 def test_refused_and_failed_renders_fail_alone_and_cost_nothing(

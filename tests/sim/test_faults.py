@@ -128,3 +128,23 @@ def test_a_seed_reproduces_a_run_exactly() -> None:
     first, again, other = run_sequence("42"), run_sequence("42"), run_sequence("43")
     assert first == again
     assert first != other
+
+
+@pytest.mark.parametrize("faulty", [("--query-5xx-rate", "1")], indirect=True)
+def test_fault_rates_change_at_run_time_and_bad_rates_are_refused(
+    faulty: tuple[SimHandle, httpx.Client],
+) -> None:
+    sim, client = faulty
+    assert client.post(T2V, json=create_body("kb-outage")).status_code == 200
+    assert client.get(f"{T2V}/kb-outage").status_code == 500
+
+    rates = sim.set_faults(query_5xx_rate=0.0, create_5xx_rate=1.0)
+    assert (rates["query_5xx_rate"], rates["create_5xx_rate"]) == (0.0, 1.0)
+    assert rates["drop_rate"] == 0.0  # untouched
+    assert client.get(f"{T2V}/kb-outage").status_code == 200
+    assert client.post(T2V, json=create_body("kb-after")).status_code == 500
+
+    for bad in ({"query_5xx_rate": 1.5}, {"no_such_rate": 0.1}, [0.1]):
+        resp = httpx.post(f"{sim.base_url}/_sim/faults", json=bad)
+        assert resp.status_code == 400, bad
+    assert sim.set_faults()["create_5xx_rate"] == 1.0

@@ -9,6 +9,7 @@ poll is the fallback for a task the lists did not show, and the last word before
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 
 from jobs.ledger import JobRecord
@@ -21,6 +22,8 @@ from worker.pipeline.outcome import Done, Next, Outcome, retry_within_budget
 from worker.pipeline.schedule import deadline_seconds, next_poll_delay, record_completion
 from worker.providers import ProviderState, TaskStatus
 from worker.providers.errors import AccountError, JobError, TransientError
+
+log = logging.getLogger(__name__)
 
 POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
 SEEN_TTL_S = 3600
@@ -47,8 +50,16 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
         later = retry_within_budget(ctx.settings.retry, attempt, exc.message)
         if later is not None:
             return later
-        fail_job(ctx, job, job.state, f"status unknown after {attempt + 1} tries: {exc.message}")
-        return Done(exc.message)
+        # The render goes on (and is billed) whether or not its status can be read: failing it
+        # here would throw a paid video away over an outage. Only its deadline ends the wait.
+        elapsed = elapsed_since_submit(ctx, job)
+        if elapsed > deadline_seconds(ctx, job.spec):
+            fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s: {exc.message}")
+            return Done("timed out")
+        log.warning("status unknown after %d tries: %s", attempt + 1, exc.message)
+        if ctx.provider.supports_listing:
+            return Done("status unknown; the account watch looks again")  # and polls if need be
+        return Next(Task.POLL, ctx.settings.poll.max_interval_s)
 
     polls = job.poll_count + 1
     ctx.ledger.update(job.id, poll_count=polls)

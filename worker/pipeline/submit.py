@@ -4,7 +4,9 @@ Exactly-once rests on the job's `external_id`, sent with every create. A job fou
 `submitting` (a redelivered message, a retry after a lost response) is first looked up by that id:
 if the provider has it, it is adopted; only if not is the create sent again, and a reply of
 "already exists" is adopted too. A dialect without external ids cannot look up, so a create whose
-outcome is unknown goes to `review` instead of being repeated.
+outcome is unknown goes to `review` instead of being repeated. So does a job whose error retries
+run out while a task may exist for it: failing it would let `kbatch retry` pay for a second one,
+where `kbatch resume` looks it up by its external id and adopts it.
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def _recover(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
     try:
         found = ctx.provider.find(job.external_id, job.spec)
     except TransientError as exc:
-        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, exc)
+        # An earlier create's outcome is what this lookup was to settle.
+        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, exc, maybe_created=True)
     except AccountError as exc:
         return _pause(ctx, job, exc)
     if found is not None:
@@ -129,18 +132,21 @@ def _create(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
         if exc.outcome_unknown and not ctx.provider.supports_external_id:
             return _to_review(ctx, job, f"create outcome unknown: {exc.message}")
         # Stays `submitting`: the retry looks the job up by external id before creating again.
-        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, exc)
+        return _retry_or_fail(
+            ctx, job, JobState.SUBMITTING, attempt, exc, maybe_created=exc.outcome_unknown
+        )
     ctx.pool.on_success()
     return _adopt(ctx, job, status, "created")
 
 
 def _recover_after_duplicate(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
+    # The provider says the task exists: whatever goes wrong now, it must not be created again.
     try:
         found = ctx.provider.find(job.external_id, job.spec)
     except TransientError as exc:
-        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, exc)
+        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, exc, maybe_created=True)
     if found is None:
-        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, None)
+        return _retry_or_fail(ctx, job, JobState.SUBMITTING, attempt, None, maybe_created=True)
     return _adopt(ctx, job, found, "already existed")
 
 
@@ -199,17 +205,28 @@ def _fail(ctx: Context, job: JobRecord, current: JobState, message: str) -> Outc
 
 
 def _to_review(ctx: Context, job: JobRecord, why: str) -> Outcome:
-    ctx.ledger.transition(job.id, JobState.SUBMITTING, JobState.REVIEW, detail=why)
+    ctx.ledger.transition(job.id, JobState.SUBMITTING, JobState.REVIEW, detail=why, error=why)
     log.warning("job needs review: %s", why)
     release_slot(ctx, job.id)
     return Done(why)
 
 
 def _retry_or_fail(
-    ctx: Context, job: JobRecord, current: JobState, attempt: int, exc: TransientError | None
+    ctx: Context,
+    job: JobRecord,
+    current: JobState,
+    attempt: int,
+    exc: TransientError | None,
+    *,
+    maybe_created: bool = False,
 ) -> Outcome:
+    """Retry within the error budget; then fail the job, or send it to review when a task may
+    exist for it at the provider (only a lookup may decide, once the provider answers again)."""
     reason = exc.message if exc is not None else "task neither created nor found"
     later = retry_within_budget(ctx.settings.retry, attempt, reason)
     if later is not None:
         return later
-    return _fail(ctx, job, current, f"gave up after {attempt + 1} attempts: {reason}")
+    given_up = f"gave up after {attempt + 1} attempts: {reason}"
+    if maybe_created:
+        return _to_review(ctx, job, f"{given_up}; a task may exist: `kbatch resume` looks it up")
+    return _fail(ctx, job, current, given_up)

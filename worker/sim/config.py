@@ -48,6 +48,20 @@ class AccountConfig(BaseModel):
     models: list[str] | None = None
 
 
+class FaultRates(BaseModel):
+    """The fault rates a running simulator can change (`POST /_sim/faults`); unset ones stay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail_rate: float | None = Field(None, ge=0.0, le=1.0)
+    create_5xx_rate: float | None = Field(None, ge=0.0, le=1.0)
+    query_5xx_rate: float | None = Field(None, ge=0.0, le=1.0)
+    lost_response_rate: float | None = Field(None, ge=0.0, le=1.0)
+    drop_rate: float | None = Field(None, ge=0.0, le=1.0)
+    callback_loss_rate: float | None = Field(None, ge=0.0, le=1.0)
+    callback_dup_rate: float | None = Field(None, ge=0.0, le=1.0)
+
+
 class SimConfig(BaseSettings):
     """Everything that shapes one simulator run."""
 

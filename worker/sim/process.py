@@ -56,6 +56,11 @@ class SimHandle:
     def advance(self, seconds: float) -> None:
         self._call("POST", "advance", params={"seconds": seconds})
 
+    def set_faults(self, **rates: float) -> dict[str, Any]:
+        """Change fault rates (create_5xx_rate, query_5xx_rate, drop_rate, ...) from now on."""
+        result: dict[str, Any] = self._call("POST", "faults", json=rates)
+        return result
+
     def set_account(self, name: str, **fields: Any) -> dict[str, Any]:
         """Create or change an account (balance, concurrency, api_keys, key_pairs, models)."""
         result: dict[str, Any] = self._call("POST", f"accounts/{name}", json=fields)

@@ -3,7 +3,8 @@
 `GET /_sim/stats` counters, `GET /_sim/tasks` per-task timelines (engine-clock Unix seconds, so
 detection lag is `first_final_seen_at - finished_at`), `POST /_sim/reset`,
 `POST /_sim/advance?seconds=N`, `GET /_sim/accounts` and `POST /_sim/accounts/{name}` to change
-balance, concurrency, keys or plan at run time. No authentication.
+balance, concurrency, keys or plan at run time, and `POST /_sim/faults` to change fault rates (an
+outage that starts and ends mid-batch). No authentication.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from worker.sim.config import AccountConfig
+from worker.sim.config import AccountConfig, FaultRates
 from worker.sim.state import SimState
 
 
@@ -37,6 +38,7 @@ class StatsApi:
             Route("/_sim/advance", self.advance, methods=["POST"]),
             Route("/_sim/accounts", self.accounts, methods=["GET"]),
             Route("/_sim/accounts/{name}", self.update_account, methods=["POST"]),
+            Route("/_sim/faults", self.faults, methods=["POST"]),
         ]
 
     async def health(self, request: Request) -> Response:
@@ -106,3 +108,13 @@ class StatsApi:
         account = self.state.engine.upsert_account(cfg)
         self.wake()
         return JSONResponse(account.summary())
+
+    async def faults(self, request: Request) -> Response:
+        try:
+            rates = FaultRates.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        config = self.state.config
+        for name, rate in rates.model_dump(exclude_none=True).items():
+            setattr(config, name, rate)
+        return JSONResponse({name: getattr(config, name) for name in FaultRates.model_fields})
