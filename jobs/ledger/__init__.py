@@ -11,9 +11,17 @@ from jobs.ledger.errors import (
     LedgerUnavailable,
     SchemaMismatch,
 )
-from jobs.ledger.records import BatchRecord, CreditRow, EventRecord, JobRecord, Totals, external_id
+from jobs.ledger.records import (
+    BatchRecord,
+    CreditRow,
+    EventRecord,
+    JobName,
+    JobRecord,
+    Totals,
+    external_id,
+)
 from jobs.ledger.states import BatchState, IllegalTransition, JobState
-from jobs.ledger.store import Ledger
+from jobs.ledger.store import Ledger, Move
 
 __all__ = [
     "BatchRecord",
@@ -21,6 +29,7 @@ __all__ = [
     "CreditRow",
     "EventRecord",
     "IllegalTransition",
+    "JobName",
     "JobRecord",
     "JobState",
     "Ledger",
@@ -28,6 +37,7 @@ __all__ = [
     "LedgerError",
     "LedgerNotFound",
     "LedgerUnavailable",
+    "Move",
     "SchemaMismatch",
     "Totals",
     "external_id",

@@ -49,6 +49,15 @@ class BatchRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class JobName:
+    """A job as a task message names it: its id, plus batch and key for people reading it."""
+
+    id: int
+    batch_id: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     id: int
     batch_id: int

@@ -14,11 +14,12 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import (
     JSON,
+    Connection,
     Engine,
     RowMapping,
     String,
@@ -48,7 +49,7 @@ from jobs.ledger.fields import (
     require_aware,
 )
 from jobs.ledger.models import BATCHES, EVENTS, JOBS
-from jobs.ledger.records import BatchRecord, CreditRow, EventRecord, JobRecord, Totals
+from jobs.ledger.records import BatchRecord, CreditRow, EventRecord, JobName, JobRecord, Totals
 from jobs.ledger.schema import ensure_current, upgrade
 from jobs.ledger.states import (
     FINAL_STATES,
@@ -245,6 +246,19 @@ class Ledger:
             stmt = stmt.where(JOBS.c.id > after_id)
         return [JobRecord.of(row) for row in self._all(stmt)]
 
+    def names(self, job_ids: Collection[int]) -> list[JobName]:
+        """Id, batch and key of each job, in id order: what a task message carries, read
+        without the rest of the row (dispatch names every job it admits)."""
+        if not job_ids:
+            return []
+        stmt = (
+            select(JOBS.c.id, JOBS.c.batch_id, JOBS.c.key)
+            .where(JOBS.c.id.in_(list(job_ids)))
+            .order_by(JOBS.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [JobName(row.id, row.batch_id, row.key) for row in conn.execute(stmt)]
+
     def job_ids(self, batch_id: int, states: Collection[JobState] | None = None) -> list[int]:
         stmt = select(JOBS.c.id).where(JOBS.c.batch_id == batch_id).order_by(JOBS.c.id)
         if states is not None:
@@ -267,6 +281,27 @@ class Ledger:
         `finished_at`, entering SUBMITTED sets `submitted_at`, unless given. Leaving FAILED or
         SKIPPED_BUDGET for PENDING starts a new attempt, exactly like `new_attempt`.
         """
+        return self.transition_many([Move(job_id, expected, target, detail, fields)])[0]
+
+    def transition_many(self, moves: Sequence[Move]) -> list[bool]:
+        """Several `transition`s in one database transaction, one commit for all: what a look
+        that saw many renders end writes. Each move is its own compare-and-set; the result says,
+        move by move, whether this call made it."""
+        if not moves:
+            return []
+        prepared = [self._prepare(m) for m in moves]
+        with self._writer.begin() as conn:
+            moved = [_move(conn, m.job_id, *rest) for m, rest in zip(moves, prepared, strict=True)]
+        for move, done in zip(moves, moved, strict=True):
+            if not done:
+                self.job(move.job_id)  # raises LedgerNotFound for a wrong id
+        return moved
+
+    def _prepare(
+        self, move: Move
+    ) -> tuple[frozenset[JobState], dict[str, Any], str, datetime, dict[str, Any] | None]:
+        """The allowed states, the UPDATE's values, the event's kind, time and detail."""
+        _, expected, target, detail, fields = move
         allowed = _job_states(expected)
         for state in allowed:
             check_transition(state, target)
@@ -297,7 +332,7 @@ class Ledger:
         elif target is JobState.SUBMITTED:
             values["submitted_at"] = now
         values |= fields
-        return self._move(job_id, allowed, values, kind, now, event_detail(detail, fields))
+        return allowed, values, kind, now, event_detail(detail, fields)
 
     def new_attempt(self, job_id: int, *, detail: str | None = None) -> bool:
         """Send a FAILED or SKIPPED_BUDGET job back to PENDING as attempt + 1.
@@ -435,41 +470,6 @@ class Ledger:
 
     # Internals
 
-    def _move(
-        self,
-        job_id: int,
-        allowed: frozenset[JobState],
-        values: dict[str, Any],
-        kind: str,
-        now: datetime,
-        detail: dict[str, Any] | None,
-    ) -> bool:
-        stmt = (
-            update(JOBS)
-            .where(JOBS.c.id == job_id, JOBS.c.state.in_(list(allowed)))
-            .values(values)
-            .returning(JOBS.c.previous_state, JOBS.c.state, JOBS.c.attempt, JOBS.c.external_id)
-        )
-        with self._writer.begin() as conn:
-            row = conn.execute(stmt).one_or_none()
-            if row is not None:
-                if kind == "retry":
-                    detail = {**(detail or {}), "external_id": row.external_id}
-                event = {
-                    "job_id": job_id,
-                    "at": now,
-                    "kind": kind,
-                    "from_state": row.previous_state,
-                    "to_state": row.state,
-                    "attempt": row.attempt,
-                    "detail": detail,
-                }
-                conn.execute(_INSERT_EVENT, event)
-        if row is None:
-            self.job(job_id)  # raises LedgerNotFound for a wrong id
-            return False
-        return True
-
     def _batch_exists(self, name: str) -> bool:
         return self._first(select(BATCHES.c.id).where(BATCHES.c.name == name)) is not None
 
@@ -480,6 +480,50 @@ class Ledger:
     def _all(self, stmt: Any) -> list[RowMapping]:
         with self._engine.connect() as conn:
             return list(conn.execute(stmt).mappings())
+
+
+class Move(NamedTuple):
+    """One transition for `Ledger.transition_many`: the arguments of `Ledger.transition`."""
+
+    job_id: int
+    expected: JobState | Collection[JobState]
+    target: JobState
+    detail: str | None = None
+    fields: Mapping[str, Any] = {}
+
+
+def _move(
+    conn: Connection,
+    job_id: int,
+    allowed: frozenset[JobState],
+    values: dict[str, Any],
+    kind: str,
+    now: datetime,
+    detail: dict[str, Any] | None,
+) -> bool:
+    """One compare-and-set UPDATE and its event, inside the caller's transaction."""
+    stmt = (
+        update(JOBS)
+        .where(JOBS.c.id == job_id, JOBS.c.state.in_(list(allowed)))
+        .values(values)
+        .returning(JOBS.c.previous_state, JOBS.c.state, JOBS.c.attempt, JOBS.c.external_id)
+    )
+    row = conn.execute(stmt).one_or_none()
+    if row is None:
+        return False
+    if kind == "retry":
+        detail = {**(detail or {}), "external_id": row.external_id}
+    event = {
+        "job_id": job_id,
+        "at": now,
+        "kind": kind,
+        "from_state": row.previous_state,
+        "to_state": row.state,
+        "attempt": row.attempt,
+        "detail": detail,
+    }
+    conn.execute(_INSERT_EVENT, event)
+    return True
 
 
 def _job_states(expected: JobState | Collection[JobState]) -> frozenset[JobState]:

@@ -190,3 +190,14 @@ def test_job_by_provider_task_id(ledger: Ledger) -> None:
     assert found is not None
     assert found.id == first
     assert ledger.job_by_task_id("999") is None
+
+
+def test_names_read_id_batch_and_key_of_the_jobs_asked_for(ledger: Ledger) -> None:
+    batch = new_batch(ledger, 4)
+    jobs = ledger.jobs(batch.id)
+    wanted = [jobs[3].id, jobs[0].id, 10_000]  # an unknown id is simply not named
+    names = ledger.names(wanted)
+    assert [(n.id, n.batch_id, n.key) for n in names] == [
+        (j.id, batch.id, j.key) for j in (jobs[0], jobs[3])
+    ]
+    assert ledger.names([]) == []

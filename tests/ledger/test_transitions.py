@@ -16,6 +16,7 @@ from jobs.ledger import (
     JobState,
     Ledger,
     LedgerNotFound,
+    Move,
     external_id,
 )
 from jobs.ledger.database import create_ledger_engine
@@ -281,3 +282,38 @@ def test_missing_jobs_raise_not_found(ledger: Ledger) -> None:
         ledger.new_attempt(12345)
     with pytest.raises(LedgerNotFound):
         ledger.record_event(12345, "poll", None)
+
+
+def test_many_transitions_in_one_call_each_compare_and_set(ledger: Ledger) -> None:
+    batch = new_batch(ledger, 3)
+    a, b, c = ledger.jobs(batch.id)
+    assert ledger.transition(b.id, S.PENDING, S.SUBMITTING)  # b is no longer pending
+
+    moved = ledger.transition_many(
+        [
+            Move(a.id, S.PENDING, S.SUBMITTING, "first", {"error": "noted"}),
+            Move(b.id, S.PENDING, S.SUBMITTING),  # loses: b moved on already
+            Move(c.id, (S.PENDING, S.PAUSED), S.CANCELLED),
+        ]
+    )
+    assert moved == [True, False, True]
+    assert (ledger.job(a.id).state, ledger.job(a.id).error) == (S.SUBMITTING, "noted")
+    assert ledger.job(c.id).state is S.CANCELLED
+    assert ledger.job(c.id).finished_at is not None
+    assert [e.to_state for e in ledger.events(a.id)][-1] is S.SUBMITTING
+    assert len(ledger.events(b.id)) == len(ledger.events(a.id))  # no event for the lost move
+    assert ledger.transition_many([]) == []
+
+
+def test_many_transitions_refuse_an_illegal_one_before_writing_any(ledger: Ledger) -> None:
+    batch = new_batch(ledger, 2)
+    a, b = ledger.jobs(batch.id)
+    with pytest.raises(IllegalTransition):
+        ledger.transition_many(
+            [Move(a.id, S.PENDING, S.SUBMITTING), Move(b.id, S.PENDING, S.STORED)]
+        )
+    assert ledger.job(a.id).state is S.PENDING
+    with pytest.raises(LedgerNotFound):
+        ledger.transition_many(
+            [Move(a.id, S.PENDING, S.SUBMITTING), Move(10_000, S.PENDING, S.SUBMITTING)]
+        )

@@ -10,7 +10,7 @@ the ledger at exactly those moments, in the in-process pipeline harness against 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from jobs.ledger import JobRecord, Ledger, LedgerUnavailable
+from jobs.ledger import JobName, JobRecord, Ledger, LedgerUnavailable
 from jobs.ledger.states import BatchState, JobState
 from tests.pipeline.harness import Harness, Message
 from tests.reliability.runs import write_manifest
@@ -52,6 +52,14 @@ class FailingLedger(Ledger):
             self.failures += 1
             raise LedgerUnavailable("the ledger database is unavailable (a test outage)")
         return super().job(job_id)
+
+    def names(self, job_ids: Collection[int]) -> list[JobName]:
+        failing = self.fail_job.intersection(job_ids)
+        if failing:
+            self.fail_job -= failing
+            self.failures += 1
+            raise LedgerUnavailable("the ledger database is unavailable (a test outage)")
+        return super().names(job_ids)
 
 
 @pytest.fixture
@@ -103,6 +111,8 @@ def _ledger(h: Harness) -> FailingLedger:
 def test_a_result_seen_just_before_an_outage_is_still_stored(
     harness: Harness, tmp_path: Path
 ) -> None:
+    # A daily cap makes every job reserve its credits, which the look settles once it is charged.
+    harness.ctx.settings.budget.daily_credits = 10_000
     batch = harness.submit(write_manifest(tmp_path, 2, "seen-then-outage"))
     # The look that sees the first render finished moves its job to `downloading`, then the
     # ledger goes away before the look has settled the job's credits.
@@ -120,7 +130,7 @@ def test_a_job_handed_a_slot_during_an_outage_is_still_submitted(
 ) -> None:
     batch = harness.submit(write_manifest(tmp_path, 2, "slot-then-outage"))
     # One slot: the second job is handed it when the first ends, and the ledger is gone just
-    # when the hand-on reads the job to name it in its submit message.
+    # when the hand-on reads the jobs to name them in their submit messages.
     second = max(harness.ctx.ledger.job_ids(batch.id))
     _ledger(harness).fail_job = {second}
     _run_retrying(harness, batch.id)

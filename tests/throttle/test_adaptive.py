@@ -187,3 +187,24 @@ def test_status_reads_everything_at_once(make_pool: MakePool) -> None:
     status = pool.status()
     assert (status.configured_limit, status.limit, status.in_use) == (4, 1, 2)
     assert status.cooldown_s == pytest.approx(5.0)
+
+
+def test_a_create_renews_its_lease_and_counts_as_a_success_in_one_call(
+    make_pool: MakePool, clock: FakeClock
+) -> None:
+    pool = make_pool(limit=10, raise_after=2, raise_interval_s=0.0, rand=lambda: 0.0)
+    fill(pool, 5)
+    pool.on_refused()
+    assert pool.limit() == 4
+    clock.advance(pool.cooldown_remaining() + 0.001)
+    first_lease = pool.holders()["0"]
+
+    assert pool.on_created("0") is True
+    assert pool.holders()["0"] > first_lease
+    assert pool.limit() == 4  # one success of the two needed
+    assert pool.on_created("1") is True
+    assert pool.limit() == 5
+
+    assert pool.release("2")
+    assert pool.on_created("2") is False  # no slot to renew; the success still counts
+    assert "2" not in pool.holders()

@@ -218,3 +218,13 @@ def test_rejects_nonsense_limits(make_pool: MakePool) -> None:
         make_pool(limit=0)
     with pytest.raises(ValueError, match="lease_s"):
         make_pool(lease_s=0)
+
+
+def test_release_many_frees_the_slots_held_and_counts_only_those(make_pool: MakePool) -> None:
+    pool = make_pool(limit=3)
+    for holder in ("a", "b", "c"):
+        assert pool.try_acquire(holder)
+    assert pool.release_many(["a", "c", "never-held"]) == 2
+    assert set(pool.holders()) == {"b"}
+    assert pool.release_many(["a"]) == 0
+    assert pool.release_many([]) == 0

@@ -10,6 +10,8 @@ else.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from jobs.ledger import LedgerUnavailable
 from worker.context import Context, JobIdentity, JobRef
 from worker.names import Task
@@ -38,25 +40,32 @@ def schedule_once(ctx: Context, what: str, task: Task, delay: float, *, hold: fl
 def dispatch(ctx: Context) -> list[int]:
     """Give every free slot to the oldest waiting job; returns the ids whose submit was enqueued."""
     admitted = [int(h) for h in acquire_for_waiters(ctx.pool, ctx.waitlist)]
-    for job_id in admitted:
-        ctx.enqueue(Task.SUBMIT, _identity(ctx, job_id))
-    if not admitted and len(ctx.waitlist) > 0:
+    for job in _identities(ctx, admitted):
+        ctx.enqueue(Task.SUBMIT, job)
+    if admitted:
+        schedule_once(ctx, "sweep", Task.SWEEP, SWEEP_EVERY_S)
+        return admitted
+    if len(ctx.waitlist) > 0:
         wait = ctx.pool.cooldown_remaining()
         if wait > 0:
             schedule_once(ctx, "wake", Task.DISPATCH, wait)
-    if admitted or len(ctx.waitlist) > 0 or ctx.pool.in_use() > 0:
+        schedule_once(ctx, "sweep", Task.SWEEP, SWEEP_EVERY_S)
+    elif ctx.pool.in_use() > 0:
         schedule_once(ctx, "sweep", Task.SWEEP, SWEEP_EVERY_S)
     return admitted
 
 
-def _identity(ctx: Context, job_id: int) -> JobIdentity:
-    """The job as its message names it. While the ledger is unreachable, its id alone: the job has
-    just left the wait list, so failing here would strand it holding a slot with no submit (the
-    submit step needs only the id, and waits out the outage itself)."""
-    try:
-        return ctx.ledger.job(job_id)
-    except LedgerUnavailable:
-        return JobRef(job_id, 0, "")
+def _identities(ctx: Context, job_ids: list[int]) -> list[JobIdentity]:
+    """The jobs as their messages name them, in admission order. While the ledger is
+    unreachable, their ids alone: the jobs have just left the wait list, so failing here would
+    strand them holding slots with no submit (the submit step needs only the id, and waits out
+    the outage itself)."""
+    if not job_ids:
+        return []
+    named: dict[int, JobIdentity] = {}
+    with suppress(LedgerUnavailable):
+        named.update((job.id, job) for job in ctx.ledger.names(job_ids))
+    return [named.get(job_id) or JobRef(job_id, 0, "") for job_id in job_ids]
 
 
 def release_slot(ctx: Context, job_id: int) -> None:

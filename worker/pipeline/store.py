@@ -55,7 +55,8 @@ def store_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
         sha256=stored.sha256,
         size_bytes=stored.size,
     ):
-        ctx.ledger.settle_credits(job.id)  # a no-op unless the poll that saw the result could not
+        if job.reserved_credits > 0:  # reserved by the submit, before this step: budgets only
+            ctx.ledger.settle_credits(job.id)  # a no-op unless the poll that saw it could not
         finish_if_done(ctx, job.batch_id)
     return Done("stored")
 

@@ -135,8 +135,7 @@ def _create(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
         return _retry_or_fail(
             ctx, job, JobState.SUBMITTING, attempt, exc, maybe_created=exc.outcome_unknown
         )
-    ctx.pool.on_success()
-    return _adopt(ctx, job, status, "created")
+    return _adopt(ctx, job, status, "created", created=True)
 
 
 def _recover_after_duplicate(ctx: Context, job: JobRecord, attempt: int) -> Outcome:
@@ -150,7 +149,9 @@ def _recover_after_duplicate(ctx: Context, job: JobRecord, attempt: int) -> Outc
     return _adopt(ctx, job, found, "already existed")
 
 
-def _adopt(ctx: Context, job: JobRecord, status: TaskStatus, how: str) -> Outcome:
+def _adopt(
+    ctx: Context, job: JobRecord, status: TaskStatus, how: str, *, created: bool = False
+) -> Outcome:
     if not ctx.ledger.transition(
         job.id,
         JobState.SUBMITTING,
@@ -159,7 +160,10 @@ def _adopt(ctx: Context, job: JobRecord, status: TaskStatus, how: str) -> Outcom
         provider_task_id=status.task_id,
     ):
         return Done("another worker recorded the task first")
-    ctx.pool.renew(str(job.id))
+    if created:
+        ctx.pool.on_created(str(job.id))  # renews the lease and counts towards the limit
+    else:
+        ctx.pool.renew(str(job.id))
     start_watching(ctx, job)
     return Done("submitted")
 

@@ -13,28 +13,27 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from jobs.ledger import JobRecord
+from jobs.ledger import JobRecord, Move
+from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.logs import job_log_context
 from worker.names import Task
 from worker.pipeline.dispatch import schedule_mark, schedule_once
-from worker.pipeline.outcome import Next
-from worker.pipeline.poll import POLLABLE, elapsed_since_submit, park_seen, settle
+from worker.pipeline.poll import POLLABLE
 from worker.pipeline.schedule import (
     deadline_seconds,
     expected_seconds,
     first_poll_delay,
     profile,
 )
-from worker.providers import TaskStatus
+from worker.pipeline.settle import elapsed_since_submit, settle, settle_succeeded
+from worker.providers import ProviderState, TaskStatus
 from worker.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-MIN_PAGE_SIZE = 50
-# More completions than this in one look are settled by the poll workers, in parallel.
-INLINE_SETTLE = 4
+MIN_PAGE_SIZE = 20
 MAX_PAGES = 4
 # A look every 8% of the expected (median) render time keeps the detection lag's p95 under 10% of
 # it, while the looks per job, (mean render time / slots) / interval, stay near 3 even at 5 slots.
@@ -71,20 +70,23 @@ def watch_account(ctx: Context) -> float | None:
         unseen = _look(ctx, group, seen)
         for job in unseen:
             _poll_alone(ctx, job)
-    finals = [(job, status) for job, status in seen if status.is_final]
-    if len(finals) > INLINE_SETTLE:
-        # Many ended at once (hundreds of slots): the poll workers settle them in parallel, from
-        # the statuses parked here, instead of this one look settling them one after another.
-        park_seen(ctx, finals)
-        for job, _status in finals:
-            ctx.enqueue(Task.POLL, job)
-    else:
-        for job, status in finals:
-            _seen(ctx, job, status)
-    running = [(job, status) for job, status in seen if not status.is_final]
-    for job, status in running:
-        _seen(ctx, job, status)
-    _renew_due(ctx, [job for job, _status in running])
+    # Many renders can end between two looks (hundreds of slots): they are settled together.
+    settle_succeeded(ctx, [(j, s) for j, s in seen if s.state is ProviderState.SUCCEEDED])
+    started = [
+        j for j, s in seen if j.state is JobState.SUBMITTED and s.state is ProviderState.RUNNING
+    ]
+    ctx.ledger.transition_many(
+        [Move(job.id, JobState.SUBMITTED, JobState.PROCESSING) for job in started]
+    )
+    for job, status in seen:
+        if status.state is ProviderState.FAILED:
+            with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
+                settle(ctx, job, status)
+        elif not status.is_final and elapsed_since_submit(ctx, job) > deadline_seconds(
+            ctx, job.spec
+        ):
+            _poll_alone(ctx, job)  # the last word before the deadline is a poll's
+    _renew_due(ctx, [job for job, status in seen if not status.is_final])
     return next_look_delay(ctx, jobs)
 
 
@@ -112,15 +114,6 @@ def _look(
         if not wanted or len(tasks) < size or (oldest and last and last < oldest):
             break
     return list(wanted.values())
-
-
-def _seen(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
-    with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
-        outcome = settle(ctx, job, status, renew=False)
-        if isinstance(outcome, Next):
-            ctx.enqueue(outcome.task, job, outcome.countdown)
-        elif outcome is None and elapsed_since_submit(ctx, job) > deadline_seconds(ctx, job.spec):
-            _poll_alone(ctx, job)
 
 
 def _renew_due(ctx: Context, jobs: list[JobRecord]) -> None:

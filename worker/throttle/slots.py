@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from redis import Redis
+from redis.client import Pipeline
 
 from worker.throttle.backoff import backoff
 from worker.throttle.convert import num, text
@@ -165,6 +166,13 @@ class SlotPool:
             removed = self.redis.zrem(self.keys.slots, holder)
         return removed == 1
 
+    def release_many(self, holders: list[str]) -> int:
+        """Free these holders' slots in one command; returns how many of them held one."""
+        if not holders:
+            return 0
+        with fail_closed("a slot release"):
+            return int(self.redis.zrem(self.keys.slots, *holders))
+
     def in_use(self) -> int:
         """Holders whose lease has not passed."""
         with fail_closed("the slots in use"):
@@ -257,16 +265,33 @@ class SlotPool:
     def on_success(self) -> None:
         """A create was accepted: count it towards raising an adapted limit back by one."""
         with fail_closed("a success"):
-            self._scripts.succeeded(
-                keys=[self.keys.state],
-                args=[
-                    num(self.now()),
-                    str(self._limit),
-                    str(self.raise_after),
-                    num(self.raise_interval_s),
-                    self._state_ttl_ms,
-                ],
+            self._succeeded(self.redis)
+
+    def on_created(self, holder: str) -> bool:
+        """`holder`'s create was accepted: renew its lease and count the success, in one round
+        trip (the submit step's hot path). Returns what `renew` would."""
+        _, expiry = self._stamp()
+        with fail_closed("a create's bookkeeping"):
+            pipe = self.redis.pipeline(transaction=False)
+            self._scripts.renew(
+                keys=[self.keys.slots], args=[holder, expiry, self._slots_ttl_ms], client=pipe
             )
+            self._succeeded(pipe)
+            renewed, _ = pipe.execute()
+        return bool(renewed)
+
+    def _succeeded(self, client: Redis | Pipeline) -> None:
+        self._scripts.succeeded(
+            keys=[self.keys.state],
+            args=[
+                num(self.now()),
+                str(self._limit),
+                str(self.raise_after),
+                num(self.raise_interval_s),
+                self._state_ttl_ms,
+            ],
+            client=client,
+        )
 
     def set_limit(self, limit: int) -> None:
         """The configured limit changed; an adapted limit above the new one is dropped at once."""
