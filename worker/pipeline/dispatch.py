@@ -11,6 +11,10 @@ else.
 from __future__ import annotations
 
 from contextlib import suppress
+from weakref import WeakKeyDictionary
+
+from redis import Redis
+from redis.commands.core import Script
 
 from jobs.ledger import LedgerUnavailable
 from worker.context import Context, JobIdentity, JobRef
@@ -24,17 +28,47 @@ def schedule_mark(ctx: Context, what: str) -> str:
     return f"{ctx.prefix}scheduled:{what}:{ctx.account}"
 
 
-def schedule_once(ctx: Context, what: str, task: Task, delay: float, *, hold: float = 0.0) -> bool:
+def schedule_once(
+    ctx: Context, what: str, task: Task, delay: float, *, hold: float = 0.0, grace: float = 0.0
+) -> bool:
     """Enqueue `task` after `delay` unless one is already scheduled.
 
-    The mark is a Redis key that lives until the message is due (at least `hold` seconds), so a
-    burst of callers schedules one message, not one each.
+    The mark is a Redis key holding the message's due time. It lives until the message is due
+    (at least `hold` seconds), so a burst of callers schedules one message, not one each, and
+    `grace` seconds more for a chain of messages whose next link the running one schedules (see
+    `claim_scheduled`): a mark gone while its message waits to run lets a second chain start.
     """
-    ttl_ms = max(1, int(max(delay, hold) * 1000))
-    if ctx.redis.set(schedule_mark(ctx, what), "1", nx=True, px=ttl_ms):
+    ttl_ms = max(1, int((max(delay, hold) + grace) * 1000))
+    due = ctx.now() + delay
+    if ctx.redis.set(schedule_mark(ctx, what), repr(due), nx=True, px=ttl_ms):
         ctx.enqueue(task, None, delay)
         return True
     return False
+
+
+# KEYS: the mark. ARGV: now + tolerance. 1 when the running message may go on (it is the one the
+# mark announced, whose mark is now cleared for its successor, or no mark is left), 0 when the
+# mark announces a later message: the running one is a duplicate.
+_CLAIM = """
+local due = redis.call('GET', KEYS[1])
+if not due then return 1 end
+if tonumber(due) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_claim_scripts: WeakKeyDictionary[Redis, Script] = WeakKeyDictionary()
+
+
+def claim_scheduled(ctx: Context, what: str, tolerance: float) -> bool:
+    """Whether the running message of a chain scheduled with `schedule_once` is the one its mark
+    announced (give or take `tolerance` seconds), clearing the mark for its successor if so."""
+    script = _claim_scripts.get(ctx.redis)
+    if script is None:
+        script = _claim_scripts[ctx.redis] = ctx.redis.register_script(_CLAIM)
+    return bool(script(keys=[schedule_mark(ctx, what)], args=[repr(ctx.now() + tolerance)]))
 
 
 def dispatch(ctx: Context) -> list[int]:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from jobs.ledger import JobRecord, Move
 from jobs.ledger.states import JobState
 from worker.context import Context
+from worker.logs import job_log_context
 from worker.names import Task
 from worker.pipeline.dispatch import dispatch
 from worker.pipeline.finish import fail_job
@@ -63,7 +64,8 @@ def settle_succeeded(ctx: Context, seen: list[tuple[JobRecord, TaskStatus]]) -> 
     ready: list[int] = []
     for i, (job, status) in enumerate(seen):
         if status.result_url is None:
-            fail_job(ctx, job, job.state, "provider reported success without a result URL")
+            with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
+                fail_job(ctx, job, job.state, "provider reported success without a result URL")
         else:
             ready.append(i)
     moves = [

@@ -18,7 +18,7 @@ from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.logs import job_log_context
 from worker.names import Task
-from worker.pipeline.dispatch import schedule_mark, schedule_once
+from worker.pipeline.dispatch import claim_scheduled, schedule_once
 from worker.pipeline.poll import POLLABLE
 from worker.pipeline.schedule import (
     deadline_seconds,
@@ -54,7 +54,10 @@ def next_look_delay(ctx: Context, jobs: list[JobRecord]) -> float:
 
 def ensure_watch(ctx: Context, delay: float = 0.0) -> bool:
     """Schedule a look unless one is already scheduled (one watch chain per account)."""
-    return schedule_once(ctx, "watch", Task.WATCH, delay, hold=ctx.settings.poll.min_interval_s)
+    poll = ctx.settings.poll
+    return schedule_once(
+        ctx, "watch", Task.WATCH, delay, hold=poll.min_interval_s, grace=poll.max_interval_s
+    )
 
 
 def watch_account(ctx: Context) -> float | None:
@@ -135,9 +138,11 @@ def _poll_alone(ctx: Context, job: JobRecord) -> None:
 
 
 def watch_step(ctx: Context) -> float | None:
-    """Run one look and schedule the next; the running look gives up its own schedule mark first
-    so the next one can be set (a duplicate chain finds the mark taken and ends)."""
-    ctx.redis.delete(schedule_mark(ctx, "watch"))
+    """Run one look and schedule the next. A look whose mark announces a later one is a
+    duplicate (scheduled while the mark was gone, or delivered twice) and ends its chain, so
+    one chain of looks runs per account however many were started."""
+    if not claim_scheduled(ctx, "watch", tolerance=ctx.settings.poll.min_interval_s):
+        return None
     delay = watch_account(ctx)
     if delay is not None:
         ensure_watch(ctx, delay)
