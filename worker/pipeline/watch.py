@@ -33,7 +33,7 @@ from worker.providers.errors import ProviderError
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-MIN_PAGE_SIZE = 20
+MIN_PAGE_SIZE = 50
 MAX_PAGES = 4
 # A look every 8% of the expected (median) render time keeps the detection lag's p95 under 10% of
 # it, while the looks per job, (mean render time / slots) / interval, stay near 3 even at 5 slots.
