@@ -54,10 +54,11 @@ def next_look_delay(ctx: Context, jobs: list[JobRecord]) -> float:
 
 def ensure_watch(ctx: Context, delay: float = 0.0) -> bool:
     """Schedule a look unless one is already scheduled (one watch chain per account)."""
-    poll = ctx.settings.poll
-    return schedule_once(
-        ctx, "watch", Task.WATCH, delay, hold=poll.min_interval_s, grace=poll.max_interval_s
-    )
+    # The grace covers a message's usual lateness; a look later than that finds a successor
+    # announced and ends. It is short because after a worker died holding the next look, its
+    # mark is what keeps `kbatch resume` and the sweep from starting a new chain.
+    interval = ctx.settings.poll.min_interval_s
+    return schedule_once(ctx, "watch", Task.WATCH, delay, hold=interval, grace=interval)
 
 
 def watch_account(ctx: Context) -> float | None:
