@@ -121,15 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = [n for n in names if n not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contender(s) {unknown}; known: {', '.join(CONTENDERS)}")
-    workload = Workload(
-        jobs=args.jobs,
-        slots=args.slots,
-        median_s=args.median,
-        spread=args.spread,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        cap_s=args.cap,
-    )
+    workload = Workload.from_args(args)
     measured = measure_all(workload, names, args.workdir.resolve())
     figures = figures_for(measured, workload)
     print(

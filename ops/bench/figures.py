@@ -41,6 +41,22 @@ class RunRecord:
     cpu_by_process: Mapping[str, float] = field(default_factory=dict)  # seconds, per role
     infra_cpu: Mapping[str, float] = field(default_factory=dict)  # simulator, Redis: not counted
 
+    @classmethod
+    def of_result(
+        cls, contender: str, started_at: float, result: Mapping[str, Any], **measured: Any
+    ) -> RunRecord:
+        """The record of a contender whose own process wrote what it did as JSON (`done_at`,
+        `stopped_at`, `finished`, `failed`); `measured` adds usage and CPU figures."""
+        return cls(
+            contender=contender,
+            started_at=started_at,
+            done_at=[float(t) for t in result["done_at"]],
+            stopped_at=float(result["stopped_at"]),
+            finished=bool(result["finished"]),
+            notes=f"{result['failed']} failed at the provider" if result["failed"] else "",
+            **measured,
+        )
+
 
 @dataclass(frozen=True)
 class Measured:

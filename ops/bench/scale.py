@@ -144,15 +144,7 @@ def run_kbatch(
 
 
 def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
-    workload = Workload(
-        jobs=args.jobs,
-        slots=args.slots,
-        median_s=args.median,
-        spread=args.spread,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        cap_s=args.cap,
-    )
+    workload = Workload.from_args(args)
     groups = groups_for(args.submit, args.poll, args.store)
     m, fig, profiler = run_kbatch(
         workload, args.workdir / "throughput", groups, sqlite=args.sqlite, s3=True,
@@ -175,15 +167,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def waiting(args: argparse.Namespace) -> list[dict[str, Any]]:
-    workload = Workload(
-        jobs=args.jobs,
-        slots=args.slots,
-        median_s=args.median,
-        spread=args.spread,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        cap_s=args.cap,
-    )
+    workload = Workload.from_args(args)
     m, fig, _ = run_kbatch(
         workload, args.workdir / "waiting", groups_for(1, 1, 1), sqlite=args.sqlite, s3=False
     )
@@ -195,16 +179,7 @@ def waiting(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def two_groups(args: argparse.Namespace) -> list[dict[str, Any]]:
-    workload = Workload(
-        jobs=args.jobs,
-        slots=args.slots,
-        median_s=args.median,
-        spread=args.spread,
-        time_scale=args.time_scale,
-        seed=args.seed,
-        cap_s=args.cap,
-        provider_slots=2 * args.slots,
-    )
+    workload = Workload.from_args(args, provider_slots=2 * args.slots)
     results = []
     for hosts in (("hostA",), ("hostA", "hostB")):
         groups = [g for host in hosts for g in groups_for(1, 1, 1, host)]

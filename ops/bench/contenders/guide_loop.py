@@ -110,15 +110,12 @@ def run(workload: Workload, workdir: Path) -> Measured:
             raise RuntimeError(f"the guide loop failed: {finished.stderr[-2000:]}")
         result = json.loads(out.read_text(encoding="utf-8"))
         tasks, stats = sim.tasks(), sim.stats()
-    record = RunRecord(
-        contender=NAME,
-        started_at=started,
-        done_at=[float(t) for t in result["done_at"]],
-        stopped_at=float(result["stopped_at"]),
-        finished=bool(result["finished"]),
+    record = RunRecord.of_result(
+        NAME,
+        started,
+        result,
         usage=finished.usage,
         cpu_by_process={"loop": finished.usage.cpu_s},
-        notes=f"{result['failed']} failed at the provider" if result["failed"] else "",
     )
     return Measured(record, tasks, stats)
 

@@ -192,19 +192,14 @@ def run(workload: Workload, workdir: Path) -> Measured:
             raise RuntimeError(f"the plain Celery submitter failed: {submitter.stderr[-2000:]}")
         result = json.loads(out.read_text(encoding="utf-8"))
         tasks, stats = sim.tasks(), sim.stats()
-    record = RunRecord(
-        contender=NAME,
-        started_at=started,
-        done_at=[float(t) for t in result["done_at"]],
-        stopped_at=float(result["stopped_at"]),
-        finished=bool(result["finished"]),
-        usage=cpu_between(before, after) + submitter.usage,
-        cpu_by_process={
-            "worker and pool": cpu_between(before, after).cpu_s,
-            "submitter": submitter.usage.cpu_s,
-        },
+    workers = cpu_between(before, after)
+    record = RunRecord.of_result(
+        NAME,
+        started,
+        result,
+        usage=workers + submitter.usage,
+        cpu_by_process={"worker and pool": workers.cpu_s, "submitter": submitter.usage.cpu_s},
         infra_cpu=cpu_by_label(before_services, after_services, services),
-        notes=f"{result['failed']} failed at the provider" if result["failed"] else "",
     )
     return Measured(record, tasks, stats)
 

@@ -8,6 +8,7 @@ the run to minutes changes no contender's behaviour relative to the renders.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,21 @@ class Workload:
     seed: int = 1
     cap_s: float = 120.0  # wall seconds a contender may run before it is stopped
     provider_slots: int | None = None  # what the simulator allows, when not `slots`
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, *, provider_slots: int | None = None) -> Workload:
+        """The workload a command line asked for (`--jobs --slots --median --spread
+        --time-scale --seed --cap`)."""
+        return cls(
+            jobs=args.jobs,
+            slots=args.slots,
+            median_s=args.median,
+            spread=args.spread,
+            time_scale=args.time_scale,
+            seed=args.seed,
+            cap_s=args.cap,
+            provider_slots=provider_slots,
+        )
 
     def wall(self, sim_seconds: float) -> float:
         """Wall seconds for `sim_seconds` of provider time."""
