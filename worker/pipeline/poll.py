@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from jobs.ledger import JobRecord
 from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.names import Task
@@ -43,10 +44,9 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
             return later
         # The render goes on (and is billed) whether or not its status can be read: failing it
         # here would throw a paid video away over an outage. Only its deadline ends the wait.
-        elapsed = elapsed_since_submit(ctx, job)
-        if elapsed > deadline_seconds(ctx, job.spec):
-            fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s: {exc.message}")
-            return Done("timed out")
+        timed_out = _fail_if_past_deadline(ctx, job, f": {exc.message}")
+        if timed_out is not None:
+            return timed_out
         log.warning("status unknown after %d tries: %s", attempt + 1, exc.message)
         if ctx.provider.supports_listing:
             return Done("status unknown; the account watch looks again")  # and polls if need be
@@ -57,8 +57,14 @@ def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
     settled = settle(ctx, job, status)
     if settled is not None:
         return settled
+    return _fail_if_past_deadline(ctx, job) or Next(
+        Task.POLL, next_poll_delay(ctx, job.spec, polls)
+    )
+
+
+def _fail_if_past_deadline(ctx: Context, job: JobRecord, why: str = "") -> Outcome | None:
     elapsed = elapsed_since_submit(ctx, job)
-    if elapsed > deadline_seconds(ctx, job.spec):
-        fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s")
-        return Done("timed out")
-    return Next(Task.POLL, next_poll_delay(ctx, job.spec, polls))
+    if elapsed <= deadline_seconds(ctx, job.spec):
+        return None
+    fail_job(ctx, job, job.state, f"timed out after {elapsed:.0f}s{why}")
+    return Done("timed out")
