@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -67,6 +68,26 @@ def moto_s3_server() -> Iterator[str]:
         yield url
     finally:
         stop(proc)
+
+
+def s3_client(endpoint: str, keys: tuple[str, str]) -> Any:
+    """A boto3 S3 client for moto's server at `endpoint`, with an (access key, secret) pair."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=keys[0],
+        aws_secret_access_key=keys[1],
+    )
+
+
+def new_bucket(endpoint: str, keys: tuple[str, str], prefix: str) -> str:
+    """Create a bucket of a name no other test uses; returns the name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    s3_client(endpoint, keys).create_bucket(Bucket=name)
+    return name
 
 
 @contextmanager

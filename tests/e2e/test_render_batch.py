@@ -19,7 +19,8 @@ import pytest
 
 from jobs.ledger import Ledger
 from jobs.ledger.states import FINAL_STATES, BatchState, JobState
-from tests.services import BIN
+from tests.renders import write_renders
+from tests.services import BIN, new_bucket
 from worker.names import Queue
 from worker.stack import Stack, WorkerGroup, local_stack
 
@@ -43,29 +44,15 @@ GROUPS = (
 
 
 def _manifest(folder: Path, n: int) -> Path:
-    rows = "\n".join(
-        f"  - id: shot-{i:02d}\n    prompt: a harbour at dawn, frame {i}" for i in range(n)
+    prompts = [f"a harbour at dawn, frame {i}" for i in range(n)]
+    return write_renders(
+        folder / "forty.yaml", "forty", prompts, [f"shot-{i:02d}" for i in range(n)]
     )
-    path = folder / "forty.yaml"
-    path.write_text(
-        "name: forty\ndefaults:\n  model: kling-v3\n  resolution: 720p\n  duration: 5\n"
-        f"rows:\n{rows}\n",
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture
 def bucket(s3_endpoint: str) -> str:
-    name = f"kbatch-e2e-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="e2e-access",
-        aws_secret_access_key="e2e-secret",
-    ).create_bucket(Bucket=name)
-    return name
+    return new_bucket(s3_endpoint, ("e2e-access", "e2e-secret"), "kbatch-e2e")
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.harness import Harness
+from tests.renders import write_renders
 from worker.settings import PollSettings, ProviderSettings, RetrySettings, Settings
 from worker.sim.process import running_simulator
 
@@ -58,11 +59,4 @@ def make_harness(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[Ma
 
 def write_manifest(folder: Path, rows: list[str], name: str = "t") -> Path:
     """A YAML manifest with one kling-v3 720p 5-second row per prompt."""
-    body = "\n".join(f"  - prompt: {p!r}" for p in rows)
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\ndefaults:\n  model: kling-v3\n  resolution: 720p\n  duration: 5\n"
-        f"rows:\n{body}\n",
-        encoding="utf-8",
-    )
-    return path
+    return write_renders(folder / f"{name}.yaml", name, rows)

@@ -22,6 +22,7 @@ import redis
 
 from jobs.ledger import JobRecord, Ledger
 from jobs.ledger.states import FINAL_STATES, BatchState, JobState
+from tests.renders import write_renders
 from tests.services import BIN
 from worker.stack import Stack
 from worker.throttle import SlotPool
@@ -42,14 +43,9 @@ FAST_ENV = {
 
 def write_manifest(folder: Path, rows: int, name: str) -> Path:
     """A YAML manifest of `rows` distinct kling-v3 720p 5-second renders, ids `shot-NNN`."""
-    lines = "\n".join(f"  - id: shot-{i:03d}\n    prompt: {name}, frame {i}" for i in range(rows))
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\ndefaults:\n  model: kling-v3\n  resolution: 720p\n  duration: 5\n"
-        f"rows:\n{lines}\n",
-        encoding="utf-8",
-    )
-    return path
+    prompts = [f"{name}, frame {i}" for i in range(rows)]
+    ids = [f"shot-{i:03d}" for i in range(rows)]
+    return write_renders(folder / f"{name}.yaml", name, prompts, ids)
 
 
 def kbatch(

@@ -11,11 +11,9 @@ the provider's, and every stored object hashes to what the ledger recorded.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from jobs.ledger import Ledger
@@ -34,6 +32,7 @@ from tests.reliability.runs import (
     wait_for,
     write_manifest,
 )
+from tests.services import new_bucket
 from worker.names import Queue
 from worker.stack import WorkerGroup, local_stack
 
@@ -63,15 +62,7 @@ CHAOS_S = 25.0
 
 @pytest.fixture
 def bucket(s3_endpoint: str) -> str:
-    name = f"kbatch-chaos-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_KEYS[0],
-        aws_secret_access_key=S3_KEYS[1],
-    ).create_bucket(Bucket=name)
-    return name
+    return new_bucket(s3_endpoint, S3_KEYS, "kbatch-chaos")
 
 
 def test_a_batch_survives_workers_killed_mid_task(

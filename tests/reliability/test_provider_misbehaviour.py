@@ -29,6 +29,7 @@ from tests.reliability.runs import (
     submit,
     wait_final,
 )
+from tests.renders import write_renders
 from worker.stack import Stack, local_stack
 
 pytestmark = pytest.mark.slow
@@ -62,14 +63,8 @@ def _manifest(folder: Path) -> Path:
     prompts = [f"a quiet bay, take {i}" for i in range(CLEAN)]
     prompts += [f"a quiet bay, spoiled by {cue} [[{cue}]]" for cue in CUES]
     prompts.append("a quiet bay the provider refuses [[refuse]]")
-    rows = "\n".join(f"  - id: {f'row-{i:02d}'}\n    prompt: {p!r}" for i, p in enumerate(prompts))
-    path = folder / "misbehaving.yaml"
-    path.write_text(
-        "name: misbehaving\ndefaults:\n  model: kling-v3\n  resolution: 720p\n  duration: 5\n"
-        f"rows:\n{rows}\n",
-        encoding="utf-8",
-    )
-    return path
+    ids = [f"row-{i:02d}" for i in range(len(prompts))]
+    return write_renders(folder / "misbehaving.yaml", "misbehaving", prompts, ids)
 
 
 def _by_cue(jobs: list[JobRecord]) -> dict[str, JobRecord]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -28,7 +27,9 @@ from jobs.ledger import Ledger
 from jobs.ledger.states import JobState
 from tests.reliability.redis_server import RedisServer
 from tests.reliability.runs import kbatch, wait_final
+from tests.renders import write_renders
 from tests.security.capture import RedisMonitor, bucket_dump, database_dump, redis_dump
+from tests.services import s3_client
 from worker.stack import local_stack
 
 pytestmark = pytest.mark.slow
@@ -75,14 +76,8 @@ def _forms(secret: str) -> set[str]:
 
 
 def _manifest(folder: Path) -> Path:
-    rows = "\n".join(f"  - id: row-{i}\n    prompt: {p!r}" for i, p in enumerate(PROMPTS))
-    path = folder / "secrets.yaml"
-    path.write_text(
-        "name: secrets\ndefaults:\n  model: kling-v3\n  resolution: 720p\n  duration: 5\n"
-        f"rows:\n{rows}\n",
-        encoding="utf-8",
-    )
-    return path
+    ids = [f"row-{i}" for i in range(len(PROMPTS))]
+    return write_renders(folder / "secrets.yaml", "secrets", list(PROMPTS), ids)
 
 
 @pytest.fixture
@@ -93,13 +88,7 @@ def bucket(s3_endpoint: str) -> str:
 
 
 def _s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=S3_KEY_ID,
-        aws_secret_access_key=SECRETS["S3 secret access key"],
-    )
+    return s3_client(endpoint, (S3_KEY_ID, SECRETS["S3 secret access key"]))
 
 
 def _run(tmp_path: Path, pg_url: str, s3_endpoint: str, bucket: str, creds: str) -> Evidence:

@@ -8,17 +8,16 @@ configured folder or prefix, and nothing is written anywhere else.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from jobs.ledger.states import JobState
 from tests.pipeline.harness import Harness
+from tests.services import new_bucket, s3_client
 from worker.settings import PollSettings, ProviderSettings, S3Settings, Settings
 from worker.sim.process import running_simulator
 
@@ -67,15 +66,8 @@ def target(
     if request.param == "folder":
         storage_url = f"file://{tmp_path / 'root' / 'videos'}"
     else:
-        bucket = f"kbatch-confine-{time.monotonic_ns() % 10**9}"
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=s3_endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=S3_KEYS[0],
-            aws_secret_access_key=S3_KEYS[1],
-        )
-        s3.create_bucket(Bucket=bucket)
+        bucket = new_bucket(s3_endpoint, S3_KEYS, "kbatch-confine")
+        s3 = s3_client(s3_endpoint, S3_KEYS)
         storage_url = f"s3://{bucket}/tenant/videos"
     with ExitStack() as stack:
         sim = stack.enter_context(
