@@ -15,6 +15,7 @@ import os
 import sqlite3
 import weakref
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -29,9 +30,8 @@ DEFAULT_URL = "sqlite:///./var/kbatch.db"
 WRITE = "kbatch_write"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Set after the busy timeout and the switch to WAL (`_switch_to_wal`).
 _SQLITE_PRAGMAS = (
-    f"busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-    "journal_mode = WAL",
     # With WAL, NORMAL loses at most the last transactions on power loss, never consistency.
     "synchronous = NORMAL",
     "foreign_keys = ON",
@@ -99,6 +99,8 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_conn.isolation_level = None  # autocommit in the driver; `_begin` opens transactions
         cursor = dbapi_conn.cursor()
         try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            _switch_to_wal(cursor)
             for pragma in _SQLITE_PRAGMAS:
                 cursor.execute(f"PRAGMA {pragma}")
         finally:
@@ -112,6 +114,26 @@ def _sqlite_engine(url: URL) -> Engine:
     _dispose_after_fork(engine)
     _translate_outages(engine)
     return engine
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode (a no-op once it is: the mode is kept in the file).
+
+    The first connections to a new database race to switch it, and SQLite answers the losers
+    "database is locked" at once instead of waiting out the busy timeout (several workers first
+    started together against one new ledger). So the switch is retried, within that timeout.
+    """
+    deadline = monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or monotonic() + pause > deadline:
+                raise
+        sleep(pause)  # backing off while another connection switches the file
+        pause = min(2 * pause, 0.1)
 
 
 def _dispose_after_fork(engine: Engine) -> None:

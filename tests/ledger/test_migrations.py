@@ -4,7 +4,9 @@ and the connection settings of each backend.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,6 +115,35 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": 30000,
     }
+
+
+def test_a_connection_waits_for_another_holding_a_new_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another connection writes to a new file, SQLite refuses the switch to WAL at once,
+    without its busy timeout: the connection retries instead of failing the worker."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE first (x)")  # a file still in rollback-journal mode
+    holder.execute("BEGIN IMMEDIATE")
+    refused = threading.Event()
+    real_sleep = time.sleep
+
+    def backing_off(seconds: float) -> None:
+        refused.set()  # the switch was refused while the holder writes
+        real_sleep(seconds)
+
+    monkeypatch.setattr("jobs.ledger.database.sleep", backing_off)
+    engine = create_ledger_engine(f"sqlite:///{path}")
+    with ThreadPoolExecutor(1) as pool:
+        opened = pool.submit(lambda: engine.connect().close())
+        assert refused.wait(timeout=30)
+        holder.execute("COMMIT")
+        opened.result(timeout=30)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    holder.close()
 
 
 def test_the_default_ledger_is_var_kbatch_db(
