@@ -254,3 +254,28 @@ def test_timeouts_come_from_the_settings() -> None:
         client.close()
     assert seen[0]["connect"] == 2.5
     assert seen[0]["read"] == 45.0
+
+
+def test_a_listed_page_reads_only_the_tasks_asked_for(kling: KlingFactory) -> None:
+    page = [
+        task("succeed", task_id="103", created_at=CREATED_MS + 2000),
+        task("processing", task_id="102", created_at=CREATED_MS + 1000),
+        task("no-such-status", task_id="101", created_at=CREATED_MS),  # not ours: never read
+    ]
+    page[0]["task_result"] = {"videos": [{"url": VIDEO_URL, "duration": "5.0"}]}
+    body = {"code": 0, "message": "SUCCEED", "request_id": "r-1", "data": page}
+    provider = FakeProvider(httpx.Response(200, json=body))
+    client = kling(provider.transport)
+    listing = client.list_recent(T2V, page=2, size=3, wanted={"102", "103"})
+    assert provider.last.url.path == "/v1/videos/text2video"
+    assert dict(provider.last.url.params) == {"pageNum": "2", "pageSize": "3"}
+    assert [(s.task_id, s.state) for s in listing.statuses] == [
+        ("103", ProviderState.SUCCEEDED),
+        ("102", ProviderState.RUNNING),
+    ]
+    assert listing.statuses[0].result_url == VIDEO_URL
+    assert listing.count == 3
+    assert listing.oldest == datetime.fromtimestamp(CREATED_MS / 1000, tz=UTC)
+    # Asked for every task, the client reads them all, and the broken one is an error.
+    with pytest.raises(e.ProtocolError, match="unknown status"):
+        kling(FakeProvider(httpx.Response(200, json=body)).transport).list_recent(T2V)

@@ -98,24 +98,24 @@ def _look(
     ctx: Context, group: list[JobRecord], seen: list[tuple[JobRecord, TaskStatus]]
 ) -> list[JobRecord]:
     """List pages until every job of the group was seen; returns the ones that were not."""
-    wanted = {job.provider_task_id: job for job in group}
+    wanted = {job.provider_task_id: job for job in group if job.provider_task_id}
     oldest = min((j.submitted_at for j in group if j.submitted_at), default=None)
     # Pages a little larger than what is in flight: the newest tasks are mostly ours, and a
     # 500-task page costs parsing where a few dozen are wanted.
     size = min(PAGE_SIZE, max(MIN_PAGE_SIZE, 2 * len(wanted)))
     for page in range(1, MAX_PAGES + 1):
         try:
-            tasks = ctx.provider.list_recent(group[0].spec, page=page, size=size)
+            listing = ctx.provider.list_recent(group[0].spec, page=page, size=size, wanted=wanted)
         except ProviderError as exc:
             # Per-job polls are the fallback; a failing list must not fail any job.
             log.warning("listing tasks failed: %s", exc)
             return list(wanted.values())
-        for status in tasks:
+        for status in listing.statuses:
             job = wanted.pop(status.task_id, None)
             if job is not None:
                 seen.append((job, status))
-        last = tasks[-1].created_at if tasks else None
-        if not wanted or len(tasks) < size or (oldest and last and last < oldest):
+        last = listing.oldest
+        if not wanted or listing.count < size or (oldest and last and last < oldest):
             break
     return list(wanted.values())
 

@@ -12,7 +12,7 @@ import httpx
 from pydantic import SecretStr
 
 from worker.providers.auth import Clock, Credentials, JwtSigner, StaticKey
-from worker.providers.base import ProviderClient, ProviderState, ResultKind, TaskStatus
+from worker.providers.base import Listing, ProviderClient, ProviderState, ResultKind, TaskStatus
 from worker.providers.downloads import Download
 from worker.providers.errors import AuthError
 from worker.providers.guide import GuideClient
@@ -23,6 +23,7 @@ __all__ = [
     "Download",
     "GuideClient",
     "KlingClient",
+    "Listing",
     "ProviderClient",
     "ProviderState",
     "ResultKind",

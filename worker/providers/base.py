@@ -6,6 +6,7 @@ the errors of `worker.providers.errors`, whatever the dialect's own names and sh
 
 from __future__ import annotations
 
+from collections.abc import Container
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,15 @@ class TaskStatus:
         return self.state.is_final
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of the provider's list of tasks, newest first."""
+
+    statuses: list[TaskStatus]  # the page's tasks; only the wanted ones when the caller named some
+    count: int  # how many tasks the page held: fewer than asked for means it was the last page
+    oldest: datetime | None  # when the page's last (oldest) task was created
+
+
 @runtime_checkable
 class ProviderClient(Protocol):
     """A client of one provider dialect: one per worker process, holding one connection pool."""
@@ -81,8 +91,17 @@ class ProviderClient(Protocol):
         """Whether `list_recent` can report many tasks in one request."""
         ...
 
-    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
-        """The account's tasks of `spec`'s product, newest first, one page of them."""
+    def list_recent(
+        self,
+        spec: JobSpec,
+        *,
+        page: int = 1,
+        size: int = 500,
+        wanted: Container[str] | None = None,
+    ) -> Listing:
+        """One page of the account's tasks of `spec`'s product, newest first. With `wanted`
+        (task ids), only those tasks are read into statuses: a look wants a few of the page's
+        tasks, and reading the others would cost most of the look's parsing."""
         ...
 
     def listing_key(self, spec: JobSpec) -> str:

@@ -8,11 +8,12 @@ and callers send such jobs to review instead.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 from urllib.parse import quote
 
 from jobs.spec import JobSpec
-from worker.providers.base import ProviderState, TaskStatus
+from worker.providers.base import Listing, ProviderState, TaskStatus
 from worker.providers.bodies import GUIDE_CREATE_PATH, GUIDE_STATUS_PATH, guide_body
 from worker.providers.client import HttpClient
 from worker.providers.codes import GUIDE_AUTH_HINT, guide_error, unreadable
@@ -59,7 +60,14 @@ class GuideClient(HttpClient):
             payload = self._call("GET", path, None)
             return parse_status(payload, task_id, "image" if not spec.is_video else "video")
 
-    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
+    def list_recent(
+        self,
+        spec: JobSpec,
+        *,
+        page: int = 1,
+        size: int = 500,
+        wanted: Container[str] | None = None,
+    ) -> Listing:
         raise UnsupportedOperation("the guide dialect has no list endpoint: tasks are polled")
 
     def listing_key(self, spec: JobSpec) -> str:

@@ -9,6 +9,7 @@ once more before the error reaches the caller: the refusal means nothing was cre
 from __future__ import annotations
 
 import logging
+from collections.abc import Container
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from jobs.spec import JobSpec
-from worker.providers.base import ProviderState, ResultKind, TaskStatus
+from worker.providers.base import Listing, ProviderState, ResultKind, TaskStatus
 from worker.providers.bodies import kling_body, kling_route
 from worker.providers.client import HttpClient
 from worker.providers.codes import (
@@ -74,7 +75,14 @@ class KlingClient(HttpClient):
             data = self._call("GET", f"{route.path}/{quote(task_id, safe='')}", None)
             return parse_task(data, route.result_kind)
 
-    def list_recent(self, spec: JobSpec, *, page: int = 1, size: int = 500) -> list[TaskStatus]:
+    def list_recent(
+        self,
+        spec: JobSpec,
+        *,
+        page: int = 1,
+        size: int = 500,
+        wanted: Container[str] | None = None,
+    ) -> Listing:
         """One page of the account's tasks of `spec`'s product (the vendor's list endpoint),
         newest first: one request reports every task in flight, where a query reports one."""
         route = kling_route(spec)
@@ -83,7 +91,14 @@ class KlingClient(HttpClient):
             data = self._call("GET", path, None, want_list=True)
             if not isinstance(data, list):
                 raise ProtocolError(f"GET {route.path}: list answer without a list of tasks")
-            return [parse_task(item, route.result_kind) for item in data if isinstance(item, dict)]
+            items = [item for item in data if isinstance(item, dict)]
+            statuses = [
+                parse_task(item, route.result_kind)
+                for item in items
+                if wanted is None or str(item.get("task_id")) in wanted
+            ]
+            oldest = _timestamp(items[-1].get("created_at"), "last listed") if items else None
+            return Listing(statuses, len(items), oldest)
 
     def listing_key(self, spec: JobSpec) -> str:
         return kling_route(spec).path
