@@ -6,7 +6,9 @@ provider result URLs whose signatures grant access to the video.
 SQLite transactions are begun by us, not by the sqlite3 module: writes open with
 `BEGIN IMMEDIATE`, so a writer waits (up to the busy timeout) for the write lock at the start
 of its transaction instead of failing half-way through it, and DDL runs inside the transaction
-like everything else.
+like everything else. A single-statement read (`reader`) begins no transaction at all: the
+statement is its own (SQLite in the driver's autocommit mode, PostgreSQL in autocommit), which
+saves a BEGIN and a ROLLBACK on every read, about a quarter of the statements a job costs.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from jobs.ledger.errors import LedgerUnavailable
 
 DEFAULT_URL = "sqlite:///./var/kbatch.db"
 
-# The execution option that marks an engine (or connection) as one that writes.
+# The execution options that mark an engine (or connection) as one that writes, or as one that
+# reads with single statements.
 WRITE = "kbatch_write"
+READ = "kbatch_read"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Set after the busy timeout and the switch to WAL (`_switch_to_wal`).
@@ -71,6 +75,15 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITE: True})
 
 
+def reader(engine: Engine) -> Engine:
+    """The same engine (same pool) for reads of one statement each, run without a transaction."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    # Not SQLAlchemy's AUTOCOMMIT here: on returning the connection it would hand the sqlite3
+    # module back its own transaction handling, which `_configure` turns off for good.
+    return engine.execution_options(**{READ: True})
+
+
 def _translate_outages(engine: Engine) -> None:
     """Raise `LedgerUnavailable` for a database that cannot be reached or used right now.
 
@@ -108,8 +121,11 @@ def _sqlite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(WRITE, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not options.get(READ, False):
+            conn.exec_driver_sql("BEGIN")
 
     _dispose_after_fork(engine)
     _translate_outages(engine)

@@ -44,8 +44,9 @@ class BatchRecord:
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, row: Mapping[Any, Any]) -> BatchRecord:
-        return cls(**{name: row[name] for name in _BATCH_FIELDS})
+    def of(cls, row: Mapping[Any, Any], prefix: str = "") -> BatchRecord:
+        """From a row of the batches table, or a join's row whose batch columns carry `prefix`."""
+        return cls(**{name: row[prefix + name] for name in _BATCH_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jobs.ledger import budget, reports
 from jobs.ledger.columns import UTCDateTime
-from jobs.ledger.database import DEFAULT_URL, create_ledger_engine, writer
+from jobs.ledger.database import DEFAULT_URL, create_ledger_engine, reader, writer
 from jobs.ledger.errors import LedgerConflict, LedgerNotFound
 from jobs.ledger.fields import (
     ATTEMPT_RESET,
@@ -69,6 +69,10 @@ _IN_CHUNK = 500  # values per IN (...) list
 _INSERT_CHUNK = 5000  # rows per executemany when creating a batch
 
 _INSERT_EVENT = insert(EVENTS)
+_BATCH_PREFIX = "batch__"
+_JOB_AND_BATCH = select(JOBS, *(c.label(_BATCH_PREFIX + c.name) for c in BATCHES.c)).join_from(
+    JOBS, BATCHES, JOBS.c.batch_id == BATCHES.c.id
+)
 
 
 def utcnow() -> datetime:
@@ -80,6 +84,7 @@ class Ledger:
 
     def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._reader = reader(engine)
         self._writer = writer(engine)
         self._clock = clock
         self._dialect = engine.dialect.name
@@ -220,6 +225,13 @@ class Ledger:
             raise LedgerNotFound(f"no job {job_id}")
         return JobRecord.of(row)
 
+    def job_and_batch(self, job_id: int) -> tuple[JobRecord, BatchRecord]:
+        """The job and its batch in one read: what the submit and store steps start from."""
+        row = self._first(_JOB_AND_BATCH.where(JOBS.c.id == job_id))
+        if row is None:
+            raise LedgerNotFound(f"no job {job_id}")
+        return JobRecord.of(row), BatchRecord.of(row, prefix=_BATCH_PREFIX)
+
     def job_by_external_id(self, external_id: str) -> JobRecord | None:
         row = self._first(select(JOBS).where(JOBS.c.external_id == external_id))
         return None if row is None else JobRecord.of(row)
@@ -256,14 +268,14 @@ class Ledger:
             .where(JOBS.c.id.in_(list(job_ids)))
             .order_by(JOBS.c.id)
         )
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return [JobName(row.id, row.batch_id, row.key) for row in conn.execute(stmt)]
 
     def job_ids(self, batch_id: int, states: Collection[JobState] | None = None) -> list[int]:
         stmt = select(JOBS.c.id).where(JOBS.c.batch_id == batch_id).order_by(JOBS.c.id)
         if states is not None:
             stmt = stmt.where(JOBS.c.state.in_(list(states)))
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return list(conn.execute(stmt).scalars())
 
     def transition(
@@ -357,7 +369,7 @@ class Ledger:
         return budget.settle(self._writer, job_id)
 
     def committed_today(self) -> Decimal:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return budget.committed_on(conn, self._clock().date())
 
     def update(self, job_id: int, **fields: Any) -> None:
@@ -404,11 +416,11 @@ class Ledger:
 
     def counts(self, batch_id: int) -> dict[JobState, int]:
         """Jobs per state (every state present)."""
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return reports.counts(conn.execute(reports.counts_query(batch_id)).all())
 
     def totals(self, batch_id: int) -> Totals:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(reports.totals_query(batch_id, self._dialect)).one()
         return reports.totals(row, self._dialect)
 
@@ -419,7 +431,7 @@ class Ledger:
             .select_from(JOBS)
             .where(JOBS.c.batch_id == batch_id, JOBS.c.state.not_in(list(FINAL_STATES)))
         )
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def has_unfinished(self, batch_id: int) -> bool:
@@ -432,7 +444,7 @@ class Ledger:
             .limit(1)
             .exists()
         )
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return bool(conn.execute(stmt).scalar_one())
 
     def in_flight(self, dialect: str | None = None) -> list[JobRecord]:
@@ -447,7 +459,7 @@ class Ledger:
     def stored_keys(self, keys: Collection[str]) -> set[str]:
         """Which of `keys` reached STORED in any batch (a nightly run skips those)."""
         found: set[str] = set()
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             for chunk in _chunks(iter(set(keys)), _IN_CHUNK):
                 stmt = (
                     select(JOBS.c.key)
@@ -464,7 +476,7 @@ class Ledger:
     ) -> list[CreditRow]:
         """Spend of the jobs that finished (stored or failed) since `since`, grouped `by`."""
         require_aware("since", since)
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(reports.credits_query(since, by, self._dialect)).all()
         return reports.credit_rows(rows, self._dialect)
 
@@ -474,11 +486,11 @@ class Ledger:
         return self._first(select(BATCHES.c.id).where(BATCHES.c.name == name)) is not None
 
     def _first(self, stmt: Any) -> RowMapping | None:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(stmt).mappings().first()
 
     def _all(self, stmt: Any) -> list[RowMapping]:
-        with self._engine.connect() as conn:
+        with self._reader.connect() as conn:
             return list(conn.execute(stmt).mappings())
 
 

@@ -192,6 +192,19 @@ def test_job_by_provider_task_id(ledger: Ledger) -> None:
     assert ledger.job_by_task_id("999") is None
 
 
+def test_a_job_is_read_with_its_batch_in_one_go(ledger: Ledger) -> None:
+    first = new_batch(ledger, 2)
+    second = new_batch(ledger, 1, name="second", first=50)
+    assert ledger.set_batch_state(second.id, BatchState.RUNNING, BatchState.PAUSED)
+    [job_id] = ledger.job_ids(second.id)
+    job, batch = ledger.job_and_batch(job_id)
+    assert job == ledger.job(job_id)
+    assert batch == ledger.batch(second.id) != ledger.batch(first.id)
+    assert batch.state is BatchState.PAUSED
+    with pytest.raises(LedgerNotFound, match="no job 999"):
+        ledger.job_and_batch(999)
+
+
 def test_names_read_id_batch_and_key_of_the_jobs_asked_for(ledger: Ledger) -> None:
     batch = new_batch(ledger, 4)
     jobs = ledger.jobs(batch.id)

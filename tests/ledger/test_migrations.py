@@ -173,6 +173,27 @@ def test_a_connection_waits_for_another_holding_a_new_sqlite_file(
     holder.close()
 
 
+def test_a_read_is_one_statement_without_a_transaction(ledger: Ledger) -> None:
+    """A BEGIN and a ROLLBACK around every read cost a quarter of a job's statements."""
+    batch = new_batch(ledger, 1)
+    seen: list[str] = []
+    autocommit: list[bool] = []
+
+    def record(conn: sa.Connection, cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement.split()[0].upper())
+        if conn.dialect.name == "postgresql":
+            autocommit.append(conn.connection.driver_connection.autocommit)  # type: ignore[union-attr]
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", record)
+    try:
+        ledger.batch(batch.id)
+        ledger.job_ids(batch.id)
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", record)
+    assert seen == ["SELECT", "SELECT"]
+    assert all(autocommit)  # PostgreSQL: psycopg sends no BEGIN of its own either
+
+
 def test_the_default_ledger_is_var_kbatch_db(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

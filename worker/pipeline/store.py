@@ -20,10 +20,9 @@ from worker.storage import (
 
 
 def store_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
-    job = ctx.ledger.job(job_id)
+    job, batch = ctx.ledger.job_and_batch(job_id)
     if job.state is not JobState.DOWNLOADING or job.result_url is None:
         return Done(f"job is {job.state.value}")
-    batch = ctx.ledger.batch(job.batch_id)
     image = not job.spec.is_video
     key = object_key(batch.name, job.key, "png" if image else "mp4", row_id=job.row_id)
     try:

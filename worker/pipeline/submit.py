@@ -40,12 +40,11 @@ log = logging.getLogger(__name__)
 
 def submit_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
     """Create the job's task at the provider (or adopt the one that exists)."""
-    job = ctx.ledger.job(job_id)
+    job, batch = ctx.ledger.job_and_batch(job_id)
     if job.state not in (JobState.PENDING, JobState.SUBMITTING):
         # Already past this step (a duplicate delivery) or ended: nothing to do, and the slot is
         # either still needed by the job or was released by the step that ended it.
         return Done(f"job is {job.state.value}")
-    batch = ctx.ledger.batch(job.batch_id)
     if batch.state is not BatchState.RUNNING and job.state is JobState.PENDING:
         return _not_now(ctx, job, batch.state)
 
