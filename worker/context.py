@@ -1,7 +1,10 @@
 """Per-process resources the pipeline steps use: ledger, provider client, storage, Redis, throttle.
 
 One `Context` per worker process, built lazily on first use and dropped after a fork, so that every
-process owns its own HTTP connection pool, database engine and Redis connections.
+process owns its own HTTP connection pool, database engine and Redis connections. The provider
+client and the storage are opened when a step first uses them: a submit worker never stores, a
+store worker never creates, and `kbatch submit` does neither (an HTTP client costs an SSL
+context, an S3 storage a boto3 client).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import redis
 from jobs.ledger import Ledger
 from jobs.pricing import PriceTable, load_price_table
 from worker.names import REDIS_PREFIX, Task
-from worker.providers import ProviderClient, make_client
+from worker.providers import ProviderClient, credentials_for, make_client
 from worker.settings import Settings, get_settings
 from worker.storage import Storage, open_storage
 from worker.throttle import RateLimiter, SlotPool, WaitList
@@ -53,8 +56,6 @@ class Enqueue(Protocol):
 class Context:
     settings: Settings
     ledger: Ledger
-    provider: ProviderClient
-    storage: Storage
     redis: redis.Redis
     pool: SlotPool
     waitlist: WaitList
@@ -65,15 +66,31 @@ class Context:
     now: Callable[[], float] = time.time
     prefix: str = REDIS_PREFIX
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _provider: ProviderClient | None = field(default=None, repr=False)
+    _storage: Storage | None = field(default=None, repr=False)
 
     @property
     def account(self) -> str:
         return self.settings.provider.account
 
+    @property
+    def provider(self) -> ProviderClient:
+        if self._provider is None:
+            self._provider = make_client(self.settings.provider)
+            self._closers.append(self._provider.close)
+        return self._provider
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = open_storage(self.settings)
+        return self._storage
+
     def close(self) -> None:
         for close in self._closers:
             close()
         self._closers.clear()
+        self._provider = self._storage = None
 
 
 def build_context(
@@ -89,7 +106,7 @@ def build_context(
     ledger = Ledger.open(
         settings.database_url.get_secret_value(), clock=lambda: datetime.fromtimestamp(now(), UTC)
     )
-    provider = make_client(settings.provider)
+    credentials_for(settings.provider)  # no credentials: refused now, not at the first create
     account = settings.provider.account
     limiter = None
     if settings.provider.requests_per_second:
@@ -103,8 +120,6 @@ def build_context(
     ctx = Context(
         settings=settings,
         ledger=ledger,
-        provider=provider,
-        storage=open_storage(settings),
         redis=client,
         pool=SlotPool(client, account, limit=settings.provider.concurrency, prefix=prefix, now=now),
         waitlist=WaitList(client, account, prefix=prefix),
@@ -115,7 +130,7 @@ def build_context(
         now=now,
         prefix=prefix,
     )
-    ctx._closers.extend([provider.close, ledger.close, client.close])
+    ctx._closers.extend([ledger.close, client.close])
     return ctx
 
 

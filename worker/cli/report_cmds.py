@@ -27,7 +27,7 @@ from worker.reports import json as json_out
 from worker.reports import table as table_out
 from worker.reports.spend import SpendBy
 from worker.settings import Settings, get_settings
-from worker.storage import S3Storage, Storage, StorageError, open_storage
+from worker.storage import Storage, StorageError, open_storage
 
 EXIT_USAGE = 2
 
@@ -174,6 +174,8 @@ def report(
 
 
 def _link_notes(storage: Storage, expires: int | None) -> list[str]:
+    from worker.storage.s3 import S3Storage  # boto3: imported only for this page
+
     where = f"Files are read from {storage.describe()}."
     if not isinstance(storage, S3Storage):
         return [where, "Links are local file paths: open this page on the machine that holds them."]

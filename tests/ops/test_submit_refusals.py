@@ -1,0 +1,37 @@
+"""`kbatch submit` refuses to start a batch no worker could create, and records nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from jobs.ledger import Ledger
+from tests.reliability.runs import write_manifest
+from tests.services import BIN
+
+
+def test_submit_without_credentials_is_refused_before_anything_is_recorded(
+    tmp_path: Path, redis_url: str
+) -> None:
+    ledger_url = f"sqlite:///{tmp_path}/kbatch.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KBATCH_")}
+    env |= {
+        "KBATCH_REDIS_URL": redis_url,
+        "KBATCH_DATABASE_URL": ledger_url,
+        "KBATCH_STORAGE_URL": f"file://{tmp_path}/videos",
+    }
+    manifest = write_manifest(tmp_path, 2, "no-credentials")
+    done = subprocess.run(
+        [str(BIN / "kbatch"), "submit", str(manifest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "cannot start: no credentials for the kling dialect" in done.stderr
+    assert "KBATCH_PROVIDER__API_KEY" in done.stderr  # the hint names what to set
+    with Ledger.open(ledger_url) as ledger:
+        assert ledger.batches() == []
