@@ -43,6 +43,25 @@ def test_release_is_true_only_once(make_pool: MakePool) -> None:
     assert pool.in_use() == 0
 
 
+def test_renew_expiring_renews_leases_past_half_and_reads_them_a_tenth_of_a_lease_apart(
+    make_pool: MakePool, clock: FakeClock
+) -> None:
+    pool = make_pool(lease_s=100.0)
+    assert pool.try_acquire("old")
+    clock.advance(30)
+    assert pool.try_acquire("new")
+    clock.advance(25)  # "old" has 45 s left, "new" 75 s
+    assert pool.renew_expiring(["old", "new", "gone"]) == ["old", "gone"]
+    assert pool.holders() == {"old": clock.t + 100.0, "new": clock.t + 75.0}  # "gone" holds none
+    clock.advance(45)  # "old" 55 s left, "new" 30 s
+    assert pool.renew_expiring(["old", "new"]) == ["new"]
+    clock.advance(6)  # "old" is due now (49 s left), but the leases were read 6 s ago
+    assert pool.renew_expiring(["old", "new"]) == []
+    clock.advance(4)
+    assert pool.renew_expiring(["old", "new"]) == ["old"]
+    assert pool.holders()["old"] == clock.t + 100.0
+
+
 def test_renew_extends_only_a_held_slot(make_pool: MakePool, clock: FakeClock) -> None:
     pool = make_pool(lease_s=10.0)
     assert not pool.renew("1")

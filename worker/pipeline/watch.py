@@ -90,7 +90,7 @@ def watch_account(ctx: Context) -> float | None:
             ctx, job.spec
         ):
             _poll_alone(ctx, job)  # the last word before the deadline is a poll's
-    _renew_due(ctx, [job for job, status in seen if not status.is_final])
+    ctx.pool.renew_expiring([str(job.id) for job, status in seen if not status.is_final])
     return next_look_delay(ctx, jobs)
 
 
@@ -118,17 +118,6 @@ def _look(
         if not wanted or listing.count < size or (oldest and last and last < oldest):
             break
     return list(wanted.values())
-
-
-def _renew_due(ctx: Context, jobs: list[JobRecord]) -> None:
-    """Renew the leases of running jobs past half their lease: one read, few writes per look."""
-    if not jobs:
-        return
-    holders = ctx.pool.holders()
-    soon = ctx.now() + ctx.pool.lease_s / 2
-    for job in jobs:
-        if holders.get(str(job.id), 0.0) < soon:
-            ctx.pool.renew(str(job.id))
 
 
 def _poll_alone(ctx: Context, job: JobRecord) -> None:

@@ -11,6 +11,7 @@ run of accepted creates raises it back one step at a time, never above the confi
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -110,6 +111,7 @@ class SlotPool:
         # the key's expiry is real time, so keep a wide margin.
         self._slots_ttl_ms = str(int(max(2 * lease_s, MIN_SLOTS_TTL_S) * 1000))
         self._state_ttl_ms = str(STATE_TTL_S * 1000)
+        self._leases_checked_at = -math.inf
         self._wait_ttl_ms = str(WAIT_TTL_S * 1000)
 
     @property
@@ -186,6 +188,24 @@ class SlotPool:
                 self.redis.zrange(self.keys.slots, 0, -1, withscores=True),
             )
         return {text(h): float(s) for h, s in pairs}
+
+    def renew_expiring(self, holders: Iterable[str]) -> list[str]:
+        """Renew those of `holders` whose lease ends within half a lease; returns them.
+
+        Meant to be called on every look at running jobs: the leases are read at most once a
+        tenth of a lease by this pool (a lease is ten minutes; looks come every few seconds), so
+        a lease is renewed with at least 40% of it left.
+        """
+        now = self.now()
+        if now < self._leases_checked_at + self.lease_s / 10:
+            return []
+        self._leases_checked_at = now
+        leases = self.holders()
+        soon = now + self.lease_s / 2
+        due = [h for h in holders if leases.get(h, 0.0) < soon]
+        for holder in due:
+            self.renew(holder)
+        return due
 
     def expire_leases(self) -> list[str]:
         """Drop the holders whose lease passed (a dead worker's) and return them."""
