@@ -1,12 +1,14 @@
 """Celery's own CPU per task execution, with kbatch's configuration, on this machine.
 
-`python -m ops.bench.celery_floor [--tasks 2000]` starts one solo worker (as `worker.stack` does)
-on a queue of its own, sends it tasks that do nothing but count themselves, and prints the
-worker's CPU per task (receive, decode, events, acknowledgement) and the sender's CPU per message
-(`send_task`): with kbatch's defaults (task events on, `task-sent` events off), with task
-events off, and with `task-sent` events on as well. This is the floor under kbatch's CPU per
-job: every job costs a few task executions (see `tasks/job` in RESULTS.md), whatever the steps
-themselves do.
+`python -m ops.bench.celery_floor [--tasks 2000] [--gap-ms 20]` starts one solo worker (as
+`worker.stack` does) on a queue of its own, sends it tasks that do nothing but count themselves,
+and prints the worker's CPU per task (receive, decode, events, acknowledgement) and the sender's
+CPU per message (`send_task`): with kbatch's defaults (task events on, `task-sent` events off),
+with task events off, and with `task-sent` events on as well; then with kbatch's defaults again,
+the messages sent one every `--gap-ms` instead of all at once, plain and with a countdown. This
+is the floor under kbatch's CPU per job: every job costs a few task executions (see `tasks/job`
+in RESULTS.md), whatever the steps themselves do. In a real run messages arrive one at a time,
+each waking an idle worker, which is what the spaced figures measure.
 """
 
 from __future__ import annotations
@@ -71,7 +73,14 @@ def _wait(client: redis.Redis, key: str, count: int, timeout: float) -> None:
 
 
 def measure(
-    redis_url: str, tasks: int, events: bool, workdir: Path, *, sent: bool = False
+    redis_url: str,
+    tasks: int,
+    events: bool,
+    workdir: Path,
+    *,
+    sent: bool = False,
+    gap_s: float = 0.0,
+    countdown: float | None = None,
 ) -> dict[str, float | bool]:
     run = uuid.uuid4().hex[:12]
     queue, counter = queue_of(run), counter_of(run)
@@ -82,7 +91,7 @@ def measure(
         "KBATCH_FLOOR_EVENTS": str(int(events)),
         "KBATCH_FLOOR_RUN": run,
     }
-    label = f"events-{int(events)}-sent-{int(sent)}"
+    label = f"events-{int(events)}-sent-{int(sent)}-gap-{gap_s:g}-countdown-{countdown or 0:g}"
     log = (workdir / f"worker-{label}.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ops.bench.celery_floor", "worker", "-Q", queue,
@@ -98,9 +107,11 @@ def measure(
         before = process_usage(worker.pid).cpu_s
         start = time.process_time()
         for _ in range(tasks):
-            sender.send_task(TASK, queue=queue)
+            sender.send_task(TASK, queue=queue, countdown=countdown)
+            if gap_s:
+                time.sleep(gap_s)  # the workload: one message at a time, as a real run sends them
         sent_cpu = time.process_time() - start
-        _wait(client, counter, tasks + 1, 30.0 + tasks * 0.05)
+        _wait(client, counter, tasks + 1, 30.0 + tasks * (0.05 + gap_s) + (countdown or 0))
         worker_cpu = process_usage(worker.pid).cpu_s - before
     finally:
         worker.terminate()
@@ -112,6 +123,8 @@ def measure(
         "events": events,
         "sent_events": sent,
         "tasks": tasks,
+        "gap_ms": gap_s * 1000,
+        "countdown_s": countdown or 0.0,
         "worker_ms_per_task": round(1000 * worker_cpu / tasks, 3),
         "sender_ms_per_message": round(1000 * sent_cpu / tasks, 3),
     }
@@ -122,10 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/celery-floor"))
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="between spaced messages")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     for events, sent in ((True, False), (False, False), (True, True)):
         figures = measure(args.redis_url, args.tasks, events, args.workdir, sent=sent)
+        print(json.dumps(figures), flush=True)
+    gap = args.gap_ms / 1000
+    for countdown in (None, 0.05):
+        figures = measure(
+            args.redis_url, args.tasks // 2, True, args.workdir, gap_s=gap, countdown=countdown
+        )
         print(json.dumps(figures), flush=True)
 
 
