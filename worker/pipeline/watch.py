@@ -101,7 +101,7 @@ def _look(
     wanted = {job.provider_task_id: job for job in group if job.provider_task_id}
     oldest = min((j.submitted_at for j in group if j.submitted_at), default=None)
     # Pages a little larger than what is in flight: the newest tasks are mostly ours, and a
-    # 500-task page costs parsing where a few dozen are wanted.
+    # 500-task page costs transfer and decoding where a few dozen are wanted.
     size = min(PAGE_SIZE, max(MIN_PAGE_SIZE, 2 * len(wanted)))
     for page in range(1, MAX_PAGES + 1):
         try:
