@@ -37,7 +37,13 @@ OUTAGES = (LedgerUnavailable, ThrottleUnavailable)
 
 
 def enqueue(task: Task, job: JobIdentity | None, countdown: float = 0.0) -> None:
-    """Send `task` for `job` to its queue (the one place that publishes task messages)."""
+    """Send `task` for `job` to its queue (the one place that publishes task messages).
+
+    Two of Celery's per-message costs are skipped, together a quarter of a send's CPU: the
+    arguments are shown (Flower, events) with a plain `repr`, not Celery's `saferepr`, as they
+    are two ints and a job key; and the queue is not declared again before every message, since
+    Redis delivers to a queue by its name and the workers declare theirs when they start.
+    """
     args: list[Any] = [job.id] if job is not None else []
     kwargs: dict[str, Any] = {"batch": job.batch_id, "key": job.key} if job is not None else {}
     app.send_task(
@@ -46,6 +52,9 @@ def enqueue(task: Task, job: JobIdentity | None, countdown: float = 0.0) -> None
         kwargs=kwargs,
         countdown=countdown if countdown > 0 else None,
         queue=TASK_QUEUES[task].value,
+        argsrepr=repr(args),
+        kwargsrepr=repr(kwargs),
+        declare=[],
     )
 
 
