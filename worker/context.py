@@ -21,7 +21,8 @@ import redis
 from jobs.ledger import Ledger
 from jobs.pricing import PriceTable, load_price_table
 from worker.names import REDIS_PREFIX, Task
-from worker.providers import ProviderClient, credentials_for, make_client
+from worker.providers.base import ProviderClient
+from worker.providers.factory import credentials_for, make_client
 from worker.settings import Settings, get_settings
 from worker.storage import Storage, open_storage
 from worker.throttle import RateLimiter, SlotPool, WaitList

@@ -13,7 +13,6 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from jobs.ledger.models import BATCHES, DAILY_SPEND, JOBS
 
@@ -121,7 +120,12 @@ def committed_on(conn: Connection, day: date) -> Decimal:
 
 def _ensure_day(conn: Connection, day: date) -> None:
     values = {"day": day, "committed_credits": Decimal(0)}
+    # Each dialect's own INSERT, imported here: a process uses one of the two.
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         conn.execute(postgresql.insert(DAILY_SPEND).values(values).on_conflict_do_nothing())
     else:
+        from sqlalchemy.dialects import sqlite
+
         conn.execute(sqlite.insert(DAILY_SPEND).values(values).on_conflict_do_nothing())

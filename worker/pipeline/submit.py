@@ -31,7 +31,6 @@ from worker.providers.errors import (
     ThrottledError,
     TransientError,
 )
-from worker.providers.images import preflight_image
 from worker.throttle import backoff
 from worker.throttle_status import RefusalKind
 
@@ -50,6 +49,10 @@ def submit_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:
 
     if job.state is JobState.PENDING:
         if job.spec.image_url and job.spec.image_url.startswith(("http://", "https://")):
+            # Imported here: it brings httpx, which `kbatch submit` (importing this module to
+            # queue jobs) never needs.
+            from worker.providers.images import preflight_image
+
             try:
                 preflight_image(job.spec.image_url, ctx.provider)
             except JobError as exc:

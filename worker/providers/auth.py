@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import jwt
 from pydantic import SecretStr
 
 Clock = Callable[[], float]
@@ -117,6 +116,8 @@ class JwtSigner:
             "exp": expires_at,
             "nbf": now - NOT_BEFORE_LEEWAY_S,
         }
+        import jwt  # with `cryptography` a tenth of a second to import; only key pairs need it
+
         token = jwt.encode(
             claims,
             self._secret_key.get_secret_value(),

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from jobs.spec import JobSpec
-from worker.providers.downloads import Download
+
+if TYPE_CHECKING:
+    from worker.providers.downloads import Download
 
 ResultKind = Literal["video", "image"]
 
