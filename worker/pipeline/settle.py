@@ -10,6 +10,7 @@ Per job, that leaves the store message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from jobs.ledger import JobRecord, Move
@@ -57,9 +58,12 @@ def settle_failed(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
     )
 
 
-def settle_succeeded(ctx: Context, seen: list[tuple[JobRecord, TaskStatus]]) -> list[bool]:
+def settle_succeeded(
+    ctx: Context, seen: list[tuple[JobRecord, TaskStatus]], *, also: Sequence[Move] = ()
+) -> list[bool]:
     """Renders seen succeeded: for each, whether this call moved its job on (another worker
-    may have seen the same result first)."""
+    may have seen the same result first). `also` are more moves for the same database
+    transaction (a look's renders that started)."""
     won = [False] * len(seen)
     ready: list[int] = []
     for i, (job, status) in enumerate(seen):
@@ -81,7 +85,8 @@ def settle_succeeded(ctx: Context, seen: list[tuple[JobRecord, TaskStatus]]) -> 
         )
         for job, status in (seen[i] for i in ready)
     ]
-    for i, moved in zip(ready, ctx.ledger.transition_many(moves), strict=True):
+    done = ctx.ledger.transition_many([*moves, *also])
+    for i, moved in zip(ready, done[: len(moves)], strict=True):
         won[i] = moved
     winners = [seen[i][0] for i in ready if won[i]]
     # Queued first: if the ledger fails between the writes below, the retried step finds the

@@ -74,14 +74,15 @@ def watch_account(ctx: Context) -> float | None:
         unseen = _look(ctx, group, seen)
         for job in unseen:
             _poll_alone(ctx, job)
-    # Many renders can end between two looks (hundreds of slots): they are settled together.
-    settle_succeeded(ctx, [(j, s) for j, s in seen if s.state is ProviderState.SUCCEEDED])
+    # Many renders can end between two looks (hundreds of slots): they are settled together,
+    # in one database transaction with the moves of those that started.
     started = [
-        j for j, s in seen if j.state is JobState.SUBMITTED and s.state is ProviderState.RUNNING
+        Move(j.id, JobState.SUBMITTED, JobState.PROCESSING)
+        for j, s in seen
+        if j.state is JobState.SUBMITTED and s.state is ProviderState.RUNNING
     ]
-    ctx.ledger.transition_many(
-        [Move(job.id, JobState.SUBMITTED, JobState.PROCESSING) for job in started]
-    )
+    succeeded = [(j, s) for j, s in seen if s.state is ProviderState.SUCCEEDED]
+    settle_succeeded(ctx, succeeded, also=started)
     for job, status in seen:
         if status.state is ProviderState.FAILED:
             with job_log_context(batch=job.batch_id, job=job.key, job_id=job.id):
