@@ -1,7 +1,9 @@
 """Per-process resources the pipeline steps use: ledger, provider client, storage, Redis, throttle.
 
 One `Context` per worker process, built lazily on first use and dropped after a fork, so that every
-process owns its own HTTP connection pool, database engine and Redis connections. The provider
+process owns its own HTTP connection pool, database engine and Redis connections. The threads of a
+threads pool share it: each of those is safe to use from several threads, and building them is
+done under a lock. The provider
 client and the storage are opened when a step first uses them: a submit worker never stores, a
 store worker never creates, and `kbatch submit` does neither (an HTTP client costs an SSL
 context, an S3 storage a boto3 client).
@@ -10,6 +12,7 @@ context, an S3 storage a boto3 client).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,14 +80,19 @@ class Context:
     @property
     def provider(self) -> ProviderClient:
         if self._provider is None:
-            self._provider = make_client(self.settings.provider)
-            self._closers.append(self._provider.close)
+            with _building:
+                if self._provider is None:
+                    client = make_client(self.settings.provider)
+                    self._closers.append(client.close)
+                    self._provider = client
         return self._provider
 
     @property
     def storage(self) -> Storage:
         if self._storage is None:
-            self._storage = open_storage(self.settings)
+            with _building:
+                if self._storage is None:
+                    self._storage = open_storage(self.settings)
         return self._storage
 
     def close(self) -> None:
@@ -137,12 +145,17 @@ def build_context(
 
 _context: Context | None = None
 _context_pid: int | None = None
+# Reentrant: building a context may open a provider client or storage under the same lock.
+_building = threading.RLock()
 
 
 def process_context(enqueue: Enqueue) -> Context:
     """This process's context, rebuilt after a fork (connections must not cross processes)."""
     global _context, _context_pid
-    if _context is None or _context_pid != os.getpid():
-        _context = build_context(get_settings(), enqueue)
-        _context_pid = os.getpid()
+    pid = os.getpid()
+    if _context is None or _context_pid != pid:
+        with _building:
+            if _context is None or _context_pid != pid:
+                _context = build_context(get_settings(), enqueue)
+                _context_pid = pid
     return _context

@@ -65,6 +65,9 @@ class PollSettings(BaseModel):
     deadline_s: float = Field(1800.0, gt=0)
     # Omni and audio renders take 2-3x longer (product guide), so their deadline is stretched.
     slow_deadline_factor: float = Field(3.0, ge=1.0)
+    # How long one watch message may stay for the looks that follow, on a worker with threads to
+    # spare (worker.pipeline.watch): the longest a worker's shutdown or a redelivery waits on it.
+    watch_turn_s: float = Field(60.0, gt=0)
 
 
 class RetrySettings(BaseModel):

@@ -55,19 +55,28 @@ def private_redis(workdir: Path) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class WorkerGroup:
-    """Worker processes consuming some queues (one process each; solo pool)."""
+    """Worker processes consuming some queues: a solo pool each, or a pool of `threads`."""
 
     queues: Sequence[Queue]
     processes: int = 1
     name: str = ""
+    threads: int = 1
+
+    def pool_args(self) -> list[str]:
+        if self.threads > 1:
+            return ["--pool", "threads", "--concurrency", str(self.threads)]
+        return ["--pool", "solo"]
 
     def label(self) -> str:
         return self.name or "-".join(q.value for q in self.queues)
 
 
+# Two threads for the looks: one stays with the account's watch between looks, the other takes
+# dispatch wake-ups, sweeps and single polls meanwhile (worker.pipeline.watch).
+POLL_THREADS = 2
 DEFAULT_GROUPS = (
     WorkerGroup((Queue.SUBMIT,)),
-    WorkerGroup((Queue.POLL, Queue.CONTROL)),
+    WorkerGroup((Queue.POLL, Queue.CONTROL), threads=POLL_THREADS),
     WorkerGroup((Queue.STORE,)),
 )
 
@@ -122,8 +131,7 @@ def start_worker(
         ",".join(q.value for q in group.queues),
         "-n",
         name,
-        "--pool",
-        "solo",
+        *group.pool_args(),
         "--without-gossip",
         "--without-mingle",
         "--loglevel",

@@ -28,8 +28,9 @@ from worker.pipeline.poll import poll_job
 from worker.pipeline.store import store_job
 from worker.pipeline.submit import submit_job
 from worker.pipeline.sweep import sweep
-from worker.pipeline.watch import ensure_watch, watch_step
+from worker.pipeline.watch import ensure_watch, watch_turn
 from worker.throttle import ThrottleUnavailable, backoff
+from worker.worker_pool import may_stay
 
 Step = Callable[..., Outcome]
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def dispatch_task(self: CeleryTask[Any, Any]) -> None:
 def watch_task() -> None:
     ctx = context()
     try:
-        watch_step(ctx)
+        # On a threads pool with a thread to spare, the task stays for the looks that follow.
+        watch_turn(ctx, may_stay)
     except LedgerUnavailable as exc:
         # This look is lost, not the chain of looks: the next one is scheduled unless another
         # chain has one already (a plain retry could leave two chains looking forever).

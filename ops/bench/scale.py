@@ -36,7 +36,7 @@ from ops.bench.contenders.services import PG_ADMIN_URL, s3_server, scratch_postg
 from ops.bench.contenders.workload import Workload
 from ops.bench.figures import Figures, Measured, compute, percentile
 from worker.names import Queue
-from worker.stack import Stack, WorkerGroup
+from worker.stack import POLL_THREADS, Stack, WorkerGroup
 
 DEFAULT_WORKDIR = Path("var/bench/scale")
 
@@ -59,7 +59,12 @@ def groups_for(submit: int, poll: int, store: int, host: str = "") -> tuple[Work
     prefix = f"{host}-" if host else ""
     return (
         WorkerGroup((Queue.SUBMIT,), processes=submit, name=f"{prefix}submit"),
-        WorkerGroup((Queue.POLL, Queue.CONTROL), processes=poll, name=f"{prefix}poll-control"),
+        WorkerGroup(
+            (Queue.POLL, Queue.CONTROL),
+            processes=poll,
+            name=f"{prefix}poll-control",
+            threads=POLL_THREADS,
+        ),
         WorkerGroup((Queue.STORE,), processes=store, name=f"{prefix}store"),
     )
 

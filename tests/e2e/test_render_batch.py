@@ -22,7 +22,7 @@ from jobs.ledger.states import FINAL_STATES, BatchState, JobState
 from tests.renders import write_renders
 from tests.services import BIN, new_bucket
 from worker.names import Queue
-from worker.stack import Stack, WorkerGroup, local_stack
+from worker.stack import POLL_THREADS, Stack, WorkerGroup, local_stack
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ FAULTS = (
 
 GROUPS = (
     WorkerGroup((Queue.SUBMIT,), processes=2),
-    WorkerGroup((Queue.POLL, Queue.CONTROL)),
+    WorkerGroup((Queue.POLL, Queue.CONTROL), threads=POLL_THREADS),
     WorkerGroup((Queue.STORE,)),
 )
 

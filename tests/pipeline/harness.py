@@ -27,7 +27,7 @@ from worker.pipeline.poll import poll_job
 from worker.pipeline.store import store_job
 from worker.pipeline.submit import submit_job
 from worker.pipeline.sweep import sweep
-from worker.pipeline.watch import watch_step
+from worker.pipeline.watch import watch_turn
 from worker.settings import Settings
 from worker.sim.process import SimHandle
 
@@ -93,7 +93,7 @@ class Harness:
             sweep(self.ctx)
             return msg
         if msg.task is Task.WATCH:
-            watch_step(self.ctx)
+            watch_turn(self.ctx)  # a look per message, as on a single-slot worker
             return msg
         assert msg.job_id is not None
         outcome = STEPS[msg.task](self.ctx, msg.job_id, attempt=msg.retries)

@@ -34,7 +34,7 @@ from tests.reliability.runs import (
 )
 from tests.services import new_bucket
 from worker.names import Queue
-from worker.stack import WorkerGroup, local_stack
+from worker.stack import POLL_THREADS, WorkerGroup, local_stack
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ FAULTS = (
 )  # fmt: skip
 GROUPS = (
     WorkerGroup((Queue.SUBMIT,), processes=2),
-    WorkerGroup((Queue.POLL, Queue.CONTROL), processes=2),
+    WorkerGroup((Queue.POLL, Queue.CONTROL), processes=2, threads=POLL_THREADS),
     WorkerGroup((Queue.STORE,), processes=2),
 )
 CHAOS_S = 25.0

@@ -38,12 +38,20 @@ def schedule_once(
     `grace` seconds more for a chain of messages whose next link the running one schedules (see
     `claim_scheduled`): a mark gone while its message waits to run lets a second chain start.
     """
-    ttl_ms = max(1, int((max(delay, hold) + grace) * 1000))
-    due = ctx.now() + delay
-    if ctx.redis.set(schedule_mark(ctx, what), repr(due), nx=True, px=ttl_ms):
+    if mark_scheduled(ctx, what, delay, hold=hold, grace=grace):
         ctx.enqueue(task, None, delay)
         return True
     return False
+
+
+def mark_scheduled(
+    ctx: Context, what: str, delay: float, *, hold: float = 0.0, grace: float = 0.0
+) -> bool:
+    """Announce the next run of `what` in `delay` seconds unless one is announced already; the
+    caller then owes that run (a message, or a running task that stays for it)."""
+    ttl_ms = max(1, int((max(delay, hold) + grace) * 1000))
+    due = ctx.now() + delay
+    return bool(ctx.redis.set(schedule_mark(ctx, what), repr(due), nx=True, px=ttl_ms))
 
 
 # KEYS: the mark. ARGV: now + tolerance. 1 when the running message may go on (it is the one the

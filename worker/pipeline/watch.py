@@ -6,19 +6,28 @@ polls would need a request per job per look to match that detection lag. Each lo
 `watch` message scheduled for the next look while anything is in flight; a task the lists did not
 show (too old to be on the first pages) gets an individual poll, and so does a job past its
 deadline, whose poll makes the last query before giving up.
+
+A look's message may stay for the looks that follow (`watch_turn`): on a worker with a slot to
+spare, the task sleeps until the next look instead of sending a message for it, for up to
+`poll.watch_turn_s`. A message costs its worker about as much CPU as the look itself (receiving,
+timing the countdown, acknowledging, sending the next), so a look every few seconds is cheaper
+without one. On a worker with a single slot the task hands over after every look, as its sleep
+would hold up every other message for that worker.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 
 from jobs.ledger import JobRecord, Move
 from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.logs import job_log_context
 from worker.names import Task
-from worker.pipeline.dispatch import claim_scheduled, schedule_once
+from worker.pipeline.dispatch import claim_scheduled, mark_scheduled, schedule_once
 from worker.pipeline.poll import POLLABLE
 from worker.pipeline.schedule import (
     deadline_seconds,
@@ -59,6 +68,12 @@ def ensure_watch(ctx: Context, delay: float = 0.0) -> bool:
     # mark is what keeps `kbatch resume` and the sweep from starting a new chain.
     interval = ctx.settings.poll.min_interval_s
     return schedule_once(ctx, "watch", Task.WATCH, delay, hold=interval, grace=interval)
+
+
+def _announce_look(ctx: Context, delay: float) -> bool:
+    """Mark the next look as this task's own, as `ensure_watch` marks it for a message."""
+    interval = ctx.settings.poll.min_interval_s
+    return mark_scheduled(ctx, "watch", delay, hold=interval, grace=interval)
 
 
 def watch_account(ctx: Context) -> float | None:
@@ -128,16 +143,45 @@ def _poll_alone(ctx: Context, job: JobRecord) -> None:
         ctx.enqueue(Task.POLL, job)
 
 
-def watch_step(ctx: Context) -> float | None:
-    """Run one look and schedule the next. A look whose mark announces a later one is a
-    duplicate (scheduled while the mark was gone, or delivered twice) and ends its chain, so
-    one chain of looks runs per account however many were started."""
-    if not claim_scheduled(ctx, "watch", tolerance=ctx.settings.poll.min_interval_s):
-        return None
-    delay = watch_account(ctx)
-    if delay is not None:
-        ensure_watch(ctx, delay)
-    return delay
+def _never() -> bool:
+    return False
+
+
+def watch_turn(
+    ctx: Context,
+    stay: Callable[[], bool] = _never,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Look, and go on looking while `stay()` allows and the turn lasts; returns the looks made.
+
+    The next look is always announced by the chain's mark, whether a message or this task owes
+    it, so `kbatch resume`, the sweep and new submits find it and start no second chain. A look
+    whose mark announces a later one is a duplicate (scheduled while the mark was gone, or
+    delivered twice) and ends, so one chain of looks runs per account however many were started.
+    `stay` is asked after each look and while waiting for the next (at least every
+    `poll.min_interval_s`); once it says no, the next look is handed to a message.
+    """
+    poll = ctx.settings.poll
+    # The steps' clock, not a monotonic one: the tests' harness moves it instead of sleeping.
+    turn_ends = ctx.now() + poll.watch_turn_s
+    looks = 0
+    while claim_scheduled(ctx, "watch", tolerance=poll.min_interval_s):
+        delay = watch_account(ctx)
+        looks += 1
+        if delay is None:
+            break
+        due = ctx.now() + delay
+        if due > turn_ends or not stay():
+            ensure_watch(ctx, delay)
+            break
+        if not _announce_look(ctx, delay):
+            break  # a look was scheduled meanwhile (a new submit, say): its message goes on
+        while (left := due - ctx.now()) > 0:
+            if not stay():
+                ctx.enqueue(Task.WATCH, None, left)  # the mark already announces it
+                return looks
+            sleep(min(left, poll.min_interval_s))
+    return looks
 
 
 def start_watching(ctx: Context, job: JobRecord) -> None:

@@ -1,0 +1,43 @@
+"""What the Celery worker running this process offers a long task: a slot to spare, and whether
+it is stopping.
+
+A watch turn (`worker.pipeline.watch.watch_turn`) sleeps between looks instead of sending a
+message for each. That is only right where its sleep holds up nothing else: a worker whose pool
+has threads to spare. Celery tells its tasks neither, so the worker's setup is recorded here
+from the `celeryd_after_setup` signal, and its warm or cold shutdown read from
+`celery.worker.state`, which the threads of a threads pool share with the signal handler.
+Prefork children do not see that state (the shutdown is the parent's), so a prefork worker is
+never one to stay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import signals
+from celery.concurrency.thread import TaskPool as ThreadsPool
+from celery.worker import state
+
+_spare_threads = 0
+
+
+@signals.celeryd_after_setup.connect
+def _record_pool(instance: Any = None, **_: Any) -> None:
+    global _spare_threads
+    pool = getattr(instance, "pool_cls", None)
+    threads = int(getattr(instance, "concurrency", 0) or 0)
+    is_threads = isinstance(pool, type) and issubclass(pool, ThreadsPool)
+    _spare_threads = threads - 1 if is_threads else 0
+
+
+def stopping() -> bool:
+    """Whether this worker was asked to shut down (Celery's own test of its state)."""
+    # Set to an exit code by the signal handler; 0 is a warm shutdown too.
+    flags: tuple[Any, ...] = (state.should_stop, state.should_terminate)
+    return any(flag is not None and flag is not False for flag in flags)
+
+
+def may_stay() -> bool:
+    """Whether a task may keep its thread between pieces of work: another thread of this
+    worker takes the worker's other messages meanwhile, and no shutdown is under way."""
+    return _spare_threads > 0 and not stopping()
