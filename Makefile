@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # opens the HTML report, docker-compose validates the compose file, redis-server runs private Redis.
 SYSTEM_TOOLS := ffprobe=ffmpeg chromium=chromium docker-compose=docker-compose redis-server=redis-server
 
-.PHONY: help demo test lint typecheck pytest bench system-deps clean
+.PHONY: help demo test lint typecheck pytest bench bytecode system-deps clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,12 @@ system-deps: ## Install the Debian packages the tests need (as root, as CI runs)
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-demo: $(STAMP) ## Render manifests/examples/demo.yaml against the local simulator
+# An installed wheel carries its bytecode; an editable install leaves it to the first import,
+# which skips writing it under PYTHONDONTWRITEBYTECODE and compiles every module at every start.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q jobs worker ops
+
+demo: bytecode ## Render manifests/examples/demo.yaml against the local simulator
 	$(BIN)/kbatch demo
 
 lint: $(STAMP) ## ruff and mypy
@@ -40,7 +45,7 @@ pytest: $(STAMP) system-deps
 
 test: lint pytest ## Lint, type-check and run every test against the real services
 
-bench: $(STAMP) ## Side-by-side benchmark (ops/bench)
+bench: bytecode ## Side-by-side benchmark (ops/bench)
 	$(BIN)/python -m ops.bench.compare
 
 clean:
