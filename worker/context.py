@@ -3,10 +3,9 @@
 One `Context` per worker process, built lazily on first use and dropped after a fork, so that every
 process owns its own HTTP connection pool, database engine and Redis connections. The threads of a
 threads pool share it: each of those is safe to use from several threads, and building them is
-done under a lock. The provider
-client and the storage are opened when a step first uses them: a submit worker never stores, a
-store worker never creates, and `kbatch submit` does neither (an HTTP client costs an SSL
-context, an S3 storage a boto3 client).
+done under a lock. The provider client and the storage are opened when a step first uses them: a
+submit worker never stores, a store worker never creates, and `kbatch submit` does neither (an
+HTTP client costs an SSL context, an S3 storage a boto3 client).
 """
 
 from __future__ import annotations

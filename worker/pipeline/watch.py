@@ -9,10 +9,10 @@ deadline, whose poll makes the last query before giving up.
 
 A look's message may stay for the looks that follow (`watch_turn`): on a worker with a slot to
 spare, the task sleeps until the next look instead of sending a message for it, for up to
-`poll.watch_turn_s`. A message costs its worker about as much CPU as the look itself (receiving,
-timing the countdown, acknowledging, sending the next), so a look every few seconds is cheaper
-without one. On a worker with a single slot the task hands over after every look, as its sleep
-would hold up every other message for that worker.
+`poll.watch_turn_s`. A message costs its worker about 1 ms of CPU on top of the look (receiving
+it, timing its countdown, acknowledging it, sending the next; ops/bench/RESULTS.md), an eighth
+of a look's whole cost, paid every few seconds. On a worker with a single slot the task hands
+over after every look, as its sleep would hold up every other message for that worker.
 """
 
 from __future__ import annotations
