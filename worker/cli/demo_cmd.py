@@ -16,6 +16,7 @@ import typer
 
 from jobs.ledger import Ledger
 from worker.cli.console import err, out
+from worker.cli.progress import credits as credits_text
 
 DEMO_MANIFEST = Path("manifests/examples/demo.yaml")
 DEMO_WORKDIR = Path("var/demo")
@@ -82,15 +83,15 @@ def _summary(ledger: Ledger, batch_id: int, credit_usd: Decimal) -> None:
     out.print("rendered:")
     for job in jobs:
         name = f"{job.row_id or job.key}#{job.take}" if job.take > 1 else (job.row_id or job.key)
-        credits = job.charged_credits.normalize() if job.charged_credits is not None else 0
+        credits = credits_text(job.charged_credits) if job.charged_credits is not None else "0"
         where = _where(job.object_url) if job.object_url else f"({job.error})"
         out.print(
-            f"  {name:{width}} {job.spec.model:12} {job.state.value:8} {credits!s:>6} credits  "
+            f"  {name:{width}} {job.spec.model:12} {job.state.value:8} {credits:>6} credits  "
             f"{where}"
         )
     totals = ledger.totals(batch_id)
     usd = (totals.charged_credits * credit_usd).quantize(Decimal("0.01"))
     out.print(
-        f"charged {totals.charged_credits.normalize()} credits (about ${usd}) for "
-        f"{totals.charged_units.normalize() if totals.charged_units else 0} provider units"
+        f"charged {credits_text(totals.charged_credits)} credits (about ${usd}) for "
+        f"{credits_text(totals.charged_units) if totals.charged_units else 0} provider units"
     )
