@@ -89,15 +89,16 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def schema_diff(engine: Engine) -> list[Any]:
-    """Differences between the models and the database, as Alembic's autogenerate sees them."""
+    """Differences between the tables of `models` and the database, as Alembic's autogenerate
+    sees them."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from jobs.ledger.models import Base
+    from jobs.ledger.models import metadata
 
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, metadata))
 
 
 def _revision(conn: Connection) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from jobs.ledger.models import Base
+from jobs.ledger.models import metadata
 
 
 def run_migrations_online() -> None:
@@ -21,7 +21,7 @@ def run_migrations_online() -> None:
         )
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         compare_type=True,
         # SQLite cannot ALTER most things: later migrations rebuild tables in batch mode.
         render_as_batch=connection.dialect.name == "sqlite",
