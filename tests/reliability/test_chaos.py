@@ -45,7 +45,9 @@ FAULTS = (
     "--create-5xx-rate", "0.05",
     "--query-5xx-rate", "0.05",
     "--drop-rate", "0.03",
-    "--lost-response-rate", "0.05",
+    # One create in ten: of the ~100 creates of a run, some are lost in every run (at 0.05 a run
+    # met none about one time in 150, and the check below that they happened failed it).
+    "--lost-response-rate", "0.1",
     "--fail-rate", "0.03",
     "--time-scale", "0.02",
     "--median-seconds", "60",
@@ -118,7 +120,7 @@ def test_a_batch_survives_workers_killed_mid_task(
             assert errors_logged(stack) == []
             assert [w.poll() for w in stack.workers] == [None] * len(stack.workers)
             faults = stats["faults"]
-            assert faults.get("lost_response", 0) > 0
+            assert faults.get("lost_response", 0) > 0, faults
             assert faults.get("dropped", 0) > 0
             print(
                 f"\nchaos: {JOBS} jobs, {len(kills)} workers killed "
