@@ -5,6 +5,7 @@ A missing service fails the test loudly; nothing here skips.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from worker.processes import free_port as free_port  # re-exported: the tests import it from here
 from worker.processes import stop_process
@@ -28,6 +30,12 @@ PG_ADMIN_URL = os.environ.get(
     "KBATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BIN = Path(sys.executable).parent
+
+
+def queued_tasks(client: redis.Redis, queue: str) -> list[str]:
+    """Task names of the messages waiting in a queue (kombu's Redis transport: one list)."""
+    raw: list[bytes] = client.lrange(queue, 0, -1)  # type: ignore[assignment]
+    return [json.loads(m)["headers"]["task"] for m in raw]
 
 
 def wait_until_http(

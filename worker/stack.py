@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -154,6 +155,18 @@ def wait_for_workers(app_broker: str, expected: int, timeout: float = 60.0) -> N
             if len(replies) >= expected:
                 return
         raise RuntimeError(f"only some of {expected} workers answered within {timeout:.0f}s")
+    finally:
+        probe.close()
+
+
+def worker_stats(broker_url: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+    """What every live worker reports about itself (`celery inspect stats`), by node name."""
+    from celery import Celery
+
+    probe = Celery("kbatch-probe", broker=broker_url)
+    try:
+        replies: Any = probe.control.inspect(timeout=timeout).stats()
+        return dict(replies or {})
     finally:
         probe.close()
 

@@ -151,6 +151,11 @@ def requests_by_kind(stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return kinds
 
 
+def status_requests(stats: Mapping[str, Any]) -> int:
+    """Status requests the provider answered (queries by id and list pages), whatever the status."""
+    return sum(requests_by_kind(stats)["status"].values())
+
+
 def refused_share(stats: Mapping[str, Any]) -> float:
     """Share of create requests the provider answered with 429."""
     creates = requests_by_kind(stats)["create"]
@@ -205,7 +210,7 @@ def compute(
     makespan = elapsed if run.finished else None
     projected = elapsed if run.finished else (elapsed * n / done if done else math.inf)
     accepted = int(stats.get("creates_accepted", 0)) or len(tasks)
-    status_requests = sum(requests_by_kind(stats)["status"].values())
+    statuses = status_requests(stats)
     lags = [lag / scale / workload.median_s for lag in detection_lags(tasks)]
     created = [float(t["created_at"]) for t in tasks]
     peaks = stats.get("max_in_flight", {})
@@ -219,7 +224,7 @@ def compute(
         bound_s=limit,
         ratio=projected / limit if limit else math.inf,
         throughput_per_hour=done / (elapsed / SIM_HOUR_S) if elapsed > 0 else 0.0,
-        status_per_job=status_requests / accepted if accepted else 0.0,
+        status_per_job=statuses / accepted if accepted else 0.0,
         refused_share=refused_share(stats),
         lag_p50_share=percentile(lags, 50) if lags else None,
         lag_p95_share=percentile(lags, 95) if lags else None,

@@ -23,6 +23,7 @@ from jobs.ledger import Ledger
 from jobs.ledger.states import BatchState, JobState
 from jobs.manifest import load_manifest
 from tests.deploy.conftest import API_KEY, UNUSED_BASE_URL, write_manifest
+from tests.services import queued_tasks
 from worker.beat import (
     LOCK_KEY,
     NIGHTLY_ENTRY,
@@ -112,12 +113,6 @@ def log_records(path: Path) -> list[dict[str, Any]]:
         if line.startswith("{"):
             records.append(json.loads(line))
     return records
-
-
-def queued_tasks(client: redis.Redis, queue: str) -> list[str]:
-    """Task names of the messages waiting in a queue (kombu's Redis transport: one list)."""
-    raw: list[bytes] = client.lrange(queue, 0, -1)  # type: ignore[assignment]
-    return [json.loads(m)["headers"]["task"] for m in raw]
 
 
 @contextmanager

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jobs.ledger.states import BatchState, JobState
+from ops.bench.figures import status_requests
 from tests.pipeline.conftest import API_KEY, MakeHarness, write_manifest
 from worker.batches import resume_batch, retry_batch
 from worker.names import Task
@@ -243,15 +243,6 @@ def test_a_render_past_its_deadline_fails_as_timed_out(
     assert h.ctx.pool.in_use() == 0
 
 
-def _status_requests(stats: dict[str, Any]) -> int:
-    return sum(
-        n
-        for endpoint, by_status in stats["requests"].items()
-        if endpoint.startswith("GET /v1/")
-        for n in by_status.values()
-    )
-
-
 def test_completions_are_watched_with_few_requests_and_little_lag(
     make_harness: MakeHarness, tmp_path: Path
 ) -> None:
@@ -264,7 +255,7 @@ def test_completions_are_watched_with_few_requests_and_little_lag(
     assert {j.state for j in h.ctx.ledger.jobs(batch.id)} == {JobState.STORED}
     stats = h.sim.stats()
     # One list request covers every task in flight, so requests do not grow per job per look.
-    assert _status_requests(stats) / 40 <= 3
+    assert status_requests(stats) / 40 <= 3
     assert h.executed[Task.POLL] == 0
     assert sum(h.executed.values()) / 40 <= 6
     lags = sorted(

@@ -6,6 +6,7 @@ import heapq
 from pathlib import Path
 
 from jobs.ledger.states import JobState
+from ops.bench.figures import status_requests
 from tests.pipeline.conftest import MakeHarness, write_manifest
 from tests.pipeline.harness import Harness
 from worker.names import Task
@@ -33,14 +34,7 @@ def _runs_to_the_end(h: Harness, batch_id: int) -> None:
 
 
 def _status_requests(h: Harness) -> int:
-    """List pages and single queries the simulator answered, whatever their status."""
-    by_endpoint = h.sim.stats()["requests"]
-    return sum(
-        n
-        for endpoint, by_status in by_endpoint.items()
-        if endpoint.startswith("GET /v1/")
-        for n in by_status.values()
-    )
+    return status_requests(h.sim.stats())
 
 
 def test_a_turn_looks_until_nothing_is_in_flight_without_a_message_per_look(

@@ -3,20 +3,26 @@ stopped in the middle of a turn stops at once and leaves the next look waiting i
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from celery import Celery
 
 from jobs.ledger import Ledger
 from jobs.ledger.states import JobState
+from ops.bench.figures import status_requests
 from tests.reliability.runs import FAST_ENV, submit, wait_final, wait_for, write_manifest
+from tests.services import queued_tasks
 from worker.names import Queue, Task
-from worker.stack import POLL_THREADS, Stack, WorkerGroup, local_stack, start_worker
+from worker.stack import (
+    POLL_THREADS,
+    Stack,
+    WorkerGroup,
+    local_stack,
+    start_worker,
+    worker_stats,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,35 +39,20 @@ POLL_GROUP = WorkerGroup((Queue.POLL, Queue.CONTROL), threads=POLL_THREADS)
 GROUPS = (WorkerGroup((Queue.SUBMIT,)), POLL_GROUP, WorkerGroup((Queue.STORE,)))
 
 
-def _status_requests(stack: Stack) -> int:
-    return sum(
-        n
-        for endpoint, by_status in stack.sim.stats()["requests"].items()
-        if endpoint.startswith("GET /v1/")
-        for n in by_status.values()
-    )
-
-
 def _watch_executions(stack: Stack) -> int:
     """Watch tasks the poll worker has started, by its own count (`celery inspect stats`)."""
-    probe = Celery("kbatch-probe", broker=stack.redis_url)
-    try:
-        stats: dict[str, Any] = probe.control.inspect(timeout=2.0).stats() or {}
-    finally:
-        probe.close()
+    stats = worker_stats(stack.redis_url)
     poll = [s for name, s in stats.items() if name.startswith(POLL_GROUP.label())]
     assert len(poll) == 1, f"the poll worker did not answer: {sorted(stats)}"
     return int(poll[0]["total"].get(Task.WATCH.value, 0))
 
 
 def _queued(stack: Stack, queue: Queue) -> list[str]:
-    """Task names of the messages waiting in a queue's Redis list."""
     client = redis.Redis.from_url(stack.redis_url)
     try:
-        raw = client.lrange(queue.value, 0, -1)
+        return queued_tasks(client, queue.value)
     finally:
         client.close()
-    return [json.loads(m)["headers"]["task"] for m in raw]
 
 
 def test_a_turn_stays_for_many_looks_and_hands_over_when_its_worker_stops(
@@ -71,7 +62,7 @@ def test_a_turn_stays_for_many_looks_and_hands_over_when_its_worker_stops(
         ledger = Ledger.open(stack.env["KBATCH_DATABASE_URL"])
         try:
             batch_id = submit(stack.env, write_manifest(tmp_path, 3, "turns"))
-            wait_for(lambda: _status_requests(stack) >= 8, "eight looks", 30)
+            wait_for(lambda: status_requests(stack.sim.stats()) >= 8, "eight looks", 30)
             # One message (two at most, if a submit scheduled the first look while another
             # turn was starting) made every one of those looks.
             assert _watch_executions(stack) <= 2

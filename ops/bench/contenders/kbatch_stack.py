@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from celery import Celery
 from pydantic import BaseModel
 
 from jobs.ledger import Ledger
@@ -32,7 +31,7 @@ from ops.bench.contenders.processes import (
 from ops.bench.contenders.workload import SIM_API_KEY, Workload, write_csv_manifest
 from ops.bench.figures import Measured, RunRecord
 from worker.settings import PollSettings, RetrySettings
-from worker.stack import DEFAULT_GROUPS, Stack, WorkerGroup, local_stack
+from worker.stack import DEFAULT_GROUPS, Stack, WorkerGroup, local_stack, worker_stats
 
 NAME = "kbatch"
 KBATCH = Path(sys.executable).parent / "kbatch"
@@ -59,11 +58,7 @@ def scaled_settings(workload: Workload) -> dict[str, str]:
 
 def task_executions(broker_url: str) -> int:
     """Tasks every live worker has executed since it started (`celery inspect stats`)."""
-    probe = Celery("kbatch-bench-probe", broker=broker_url)
-    try:
-        replies = probe.control.inspect(timeout=2.0).stats() or {}
-    finally:
-        probe.close()
+    replies = worker_stats(broker_url)
     return sum(int(n) for reply in replies.values() for n in reply.get("total", {}).values())
 
 
