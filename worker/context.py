@@ -144,8 +144,9 @@ def build_context(
 
 _context: Context | None = None
 _context_pid: int | None = None
-# Reentrant: building a context may open a provider client or storage under the same lock.
-_building = threading.RLock()
+# One lock for building the context, its provider client and its storage: none of them builds
+# another, so it is never taken twice by one thread.
+_building = threading.Lock()
 
 
 def process_context(enqueue: Enqueue) -> Context:

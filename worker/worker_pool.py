@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from celery import signals
-from celery.concurrency.thread import TaskPool as ThreadsPool
 from celery.worker import state
 
 _spare_threads = 0
@@ -23,6 +22,9 @@ _spare_threads = 0
 
 @signals.celeryd_after_setup.connect
 def _record_pool(instance: Any = None, **_: Any) -> None:
+    # Imported here, in a starting worker only: `kbatch submit` imports this module too.
+    from celery.concurrency.thread import TaskPool as ThreadsPool
+
     global _spare_threads
     pool = getattr(instance, "pool_cls", None)
     threads = int(getattr(instance, "concurrency", 0) or 0)

@@ -63,17 +63,22 @@ def next_look_delay(ctx: Context, jobs: list[JobRecord]) -> float:
 
 def ensure_watch(ctx: Context, delay: float = 0.0) -> bool:
     """Schedule a look unless one is already scheduled (one watch chain per account)."""
+    return schedule_once(ctx, "watch", Task.WATCH, delay, **_look_mark(ctx))
+
+
+def _announce_look(ctx: Context, delay: float) -> bool:
+    """Mark the next look as owed by a turn that stays for it, as `ensure_watch` marks it for a
+    message."""
+    return mark_scheduled(ctx, "watch", delay, **_look_mark(ctx))
+
+
+def _look_mark(ctx: Context) -> dict[str, float]:
+    """How long the mark of the next look lives: until it is due, and then a grace."""
     # The grace covers a message's usual lateness; a look later than that finds a successor
     # announced and ends. It is short because after a worker died holding the next look, its
     # mark is what keeps `kbatch resume` and the sweep from starting a new chain.
     interval = ctx.settings.poll.min_interval_s
-    return schedule_once(ctx, "watch", Task.WATCH, delay, hold=interval, grace=interval)
-
-
-def _announce_look(ctx: Context, delay: float) -> bool:
-    """Mark the next look as this task's own, as `ensure_watch` marks it for a message."""
-    interval = ctx.settings.poll.min_interval_s
-    return mark_scheduled(ctx, "watch", delay, hold=interval, grace=interval)
+    return {"hold": interval, "grace": interval}
 
 
 def watch_account(ctx: Context) -> float | None:
