@@ -40,7 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.CONTROL.value,
         "task_create_missing_queues": True,
         "task_routes": {task.value: {"queue": queue.value} for task, queue in TASK_QUEUES.items()},
-        # Flower reads task events; they cost some throughput, so they can be turned off.
+        # Flower reads task events, and turns them on while it runs (Settings.task_events).
         "worker_send_task_events": settings.task_events,
         # Not the `task-sent` event, though: Flower shows a task from its `task-received` event
         # on (a countdown message is received at once), and the sent event doubles the CPU of
@@ -71,7 +71,7 @@ def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    app = Celery("kbatch", include=["worker.tasks", "worker.nightly"])
+    app = Celery("kbatch", include=["worker.tasks", "worker.nightly", "worker.boot"])
     app.conf.update(celery_config(settings or get_settings()))
     return app
 
