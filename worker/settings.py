@@ -141,8 +141,10 @@ class Settings(BaseSettings):
     flower: FlowerSettings = FlowerSettings()
     budget: BudgetSettings = BudgetSettings()
     nightly: NightlySettings = NightlySettings()
-    # Task events feed Flower; off, Celery runs about a third faster (measured on these machines).
-    task_events: bool = True
+    # Task events feed Flower. Off by default, as in Celery: each costs a worker a Redis round trip
+    # (three per task, about a fifth of a task's CPU here), and Flower turns them on in every
+    # worker while it runs (its `enable_events`, every 5 s). On, a worker sends them from its start.
+    task_events: bool = False
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

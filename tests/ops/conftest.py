@@ -30,6 +30,8 @@ from worker.stack import Stack, local_stack, wait_for_workers
 JOB_TASKS = ("kbatch.submit", "kbatch.poll", "kbatch.store")
 ROWS = ("harbour-dawn", "forest-rain", "desert-night")
 WORKER = "ops@localhost"
+# What a worker logs when Flower turns its task events on (Celery's `enable_events` command).
+TASK_EVENTS_ON = "Events of group {task} enabled by remote"
 
 
 @dataclass
@@ -138,6 +140,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
             wait_until_http(f"{url}/healthcheck", flower)
             wait_for_workers(stack.redis_url, 1)
             wait_for(lambda: _flower_sees_worker(url, WORKER), "Flower seeing the worker")
+            # Workers send no task events until Flower turns them on (Settings.task_events).
+            wait_for(
+                lambda: TASK_EVENTS_ON in worker_log.read_text(encoding="utf-8"),
+                "Flower turning the worker's task events on",
+            )
             submitted = subprocess.run(
                 [str(BIN / "kbatch"), "submit", str(_manifest(tmp)), "--json"],
                 env=run_env,
