@@ -30,7 +30,7 @@ from worker.pipeline.submit import submit_job
 from worker.pipeline.sweep import sweep
 from worker.pipeline.watch import ensure_watch, watch_turn
 from worker.throttle import ThrottleUnavailable, backoff
-from worker.worker_pool import may_stay
+from worker.worker_pool import may_stay, wait_unless_stopping
 
 Step = Callable[..., Outcome]
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def watch_task() -> None:
     ctx = context()
     try:
         # On a threads pool with a thread to spare, the task stays for the looks that follow.
-        watch_turn(ctx, may_stay)
+        watch_turn(ctx, may_stay, wait_unless_stopping)
     except LedgerUnavailable as exc:
         # This look is lost, not the chain of looks: the next one is scheduled unless another
         # chain has one already (a plain retry could leave two chains looking forever).

@@ -155,7 +155,7 @@ def _never() -> bool:
 def watch_turn(
     ctx: Context,
     stay: Callable[[], bool] = _never,
-    sleep: Callable[[float], None] = time.sleep,
+    wait: Callable[[float], None] = time.sleep,
 ) -> int:
     """Look, and go on looking while `stay()` allows and the turn lasts; returns the looks made.
 
@@ -163,8 +163,9 @@ def watch_turn(
     it, so `kbatch resume`, the sweep and new submits find it and start no second chain. A look
     whose mark announces a later one is a duplicate (scheduled while the mark was gone, or
     delivered twice) and ends, so one chain of looks runs per account however many were started.
-    `stay` is asked after each look and while waiting for the next (at least every
-    `poll.min_interval_s`); once it says no, the next look is handed to a message.
+    `wait(seconds)` sleeps until the next look, returning early when the worker is asked to stop;
+    `stay` is asked after each look and after each wait, and once it says no, the next look is
+    handed to a message.
     """
     poll = ctx.settings.poll
     # The steps' clock, not a monotonic one: the tests' harness moves it instead of sleeping.
@@ -185,7 +186,7 @@ def watch_turn(
             if not stay():
                 ctx.enqueue(Task.WATCH, None, left)  # the mark already announces it
                 return looks
-            sleep(min(left, poll.min_interval_s))
+            wait(left)
     return looks
 
 
