@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from jobs.ledger import BatchRecord
+from jobs.ledger import BatchNameTaken, BatchRecord
 from jobs.ledger.states import BatchState, JobState
 from jobs.manifest import Manifest
 from worker.context import Context
@@ -22,10 +22,19 @@ from worker.pipeline.finish import finish_if_done
 from worker.pipeline.watch import start_watching
 from worker.throttle.errors import fail_closed
 
+DEFAULT_NAME_TRIES = 20
+
 
 def default_batch_name(manifest: Manifest, now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return f"{manifest.name}-{stamp}"
+
+
+def _default_names(manifest: Manifest) -> list[str]:
+    """The default name, then the same with a number: a script may submit one manifest twice
+    within a second."""
+    first = default_batch_name(manifest)
+    return [first, *(f"{first}-{n}" for n in range(2, DEFAULT_NAME_TRIES + 1))]
 
 
 class OverBudget(Exception):
@@ -64,6 +73,9 @@ def submit_manifest(
 ) -> BatchRecord:
     """Record the batch and its jobs in the ledger, then queue every job for a slot.
 
+    Without a `name`, the batch is named after the manifest and the time, with a number added
+    when that name is taken; a given `name` that is taken raises `BatchNameTaken`.
+
     With a budget, each job reserves its estimated credits before its create, and a job that
     would take the batch past the budget is skipped (`skipped_budget`), never created. When Redis
     cannot be reached, `ThrottleUnavailable` is raised and nothing is recorded.
@@ -74,15 +86,22 @@ def submit_manifest(
     # queued nowhere, until someone thought of resuming it.
     with fail_closed("the queue of a new batch"):
         ctx.redis.ping()
-    batch = ctx.ledger.create_batch(
-        name or default_batch_name(manifest),
-        manifest.jobs,
-        estimates,
-        manifest=str(manifest.path),
-        dialect=ctx.settings.provider.dialect,
-        budget_credits=budget_credits,
-        options=options,
-    )
+    names = [name] if name is not None else _default_names(manifest)
+    for i, candidate in enumerate(names, start=1):
+        try:
+            batch = ctx.ledger.create_batch(
+                candidate,
+                manifest.jobs,
+                estimates,
+                manifest=str(manifest.path),
+                dialect=ctx.settings.provider.dialect,
+                budget_credits=budget_credits,
+                options=options,
+            )
+            break
+        except BatchNameTaken:
+            if i == len(names):
+                raise
     enqueue_waiting(ctx, ctx.ledger.job_ids(batch.id, [JobState.PENDING]))
     finish_if_done(ctx, batch.id)  # an empty manifest is a finished batch
     return batch

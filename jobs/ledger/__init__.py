@@ -5,6 +5,7 @@ the errors drawn in `errors`. States and the transitions allowed between them ar
 """
 
 from jobs.ledger.errors import (
+    BatchNameTaken,
     LedgerConflict,
     LedgerError,
     LedgerNotFound,
@@ -24,6 +25,7 @@ from jobs.ledger.states import BatchState, IllegalTransition, JobState
 from jobs.ledger.store import Ledger, Move
 
 __all__ = [
+    "BatchNameTaken",
     "BatchRecord",
     "BatchState",
     "CreditRow",

@@ -3,6 +3,7 @@
     LedgerError
      ├── LedgerNotFound     no batch or job with that id or name (also a LookupError)
      ├── LedgerConflict     a batch name, or a job key within one batch, is already taken
+     │    └── BatchNameTaken  the batch name is
      ├── LedgerUnavailable  the database cannot be reached (or is locked) right now: retry later
      └── SchemaMismatch     the database was migrated by a newer kbatch than this one
 
@@ -24,6 +25,10 @@ class LedgerNotFound(LedgerError, LookupError):
 
 class LedgerConflict(LedgerError):
     """A unique name or key is already taken."""
+
+
+class BatchNameTaken(LedgerConflict):
+    """Another batch has this name."""
 
 
 class LedgerUnavailable(LedgerError):

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from jobs.ledger import budget, reports
 from jobs.ledger.columns import UTCDateTime
 from jobs.ledger.database import DEFAULT_URL, create_ledger_engine, reader, writer
-from jobs.ledger.errors import LedgerConflict, LedgerNotFound
+from jobs.ledger.errors import BatchNameTaken, LedgerNotFound
 from jobs.ledger.fields import (
     ATTEMPT_RESET,
     RETRY_FROM,
@@ -193,7 +193,7 @@ class Ledger:
                     conn.execute(insert(JOBS), chunk)
         except IntegrityError as exc:
             if self._batch_exists(name):
-                raise LedgerConflict(f"a batch named {name!r} already exists") from exc
+                raise BatchNameTaken(f"a batch named {name!r} already exists") from exc
             raise
         return BatchRecord(id=batch_id, **values)
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from jobs.ledger import BatchNameTaken
 from jobs.ledger.states import BatchState, JobState
 from jobs.manifest import load_manifest
 from tests.pipeline.conftest import MakeHarness, write_manifest
+from worker import batches
 from worker.batches import OverBudget, cancel_batch, resume_batch, retry_batch, submit_manifest
 from worker.names import Task
 
@@ -104,3 +106,17 @@ def test_resume_after_redis_lost_everything_creates_nothing_twice(
     assert stats["creates_accepted"] == 9
     assert stats["duplicate_creates"] == 0
     assert max(stats["max_in_flight"].values()) <= 3
+
+
+def test_a_default_batch_name_taken_within_the_same_second_gets_a_number(
+    make_harness: MakeHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_harness()
+    manifest = load_manifest(write_manifest(tmp_path, ["a field of wheat"], name="clips"))
+    monkeypatch.setattr(batches, "default_batch_name", lambda _manifest: "clips-20261126-031500")
+
+    names = [submit_manifest(h.ctx, manifest).name for _ in range(3)]
+
+    assert names == ["clips-20261126-031500", "clips-20261126-031500-2", "clips-20261126-031500-3"]
+    with pytest.raises(BatchNameTaken, match="a batch named 'clips-20261126-031500' already"):
+        submit_manifest(h.ctx, manifest, name="clips-20261126-031500")

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from jobs.ledger import BatchRecord, BatchState, Ledger, LedgerNotFound, LedgerUnavailable
+from jobs.ledger import (
+    BatchNameTaken,
+    BatchRecord,
+    BatchState,
+    Ledger,
+    LedgerNotFound,
+    LedgerUnavailable,
+)
 from worker.batches import OverBudget, submit_manifest
 from worker.cli.console import err, out
 from worker.cli.manifest_cmds import SET_HELP, load_or_exit
@@ -57,6 +64,9 @@ def submit(
         batch = submit_manifest(ctx, loaded, name=name, budget_credits=budget, partial=partial)
     except OverBudget as exc:
         err.print(f"{manifest}: {exc}")
+        raise typer.Exit(2) from None
+    except BatchNameTaken as exc:
+        err.print(f"cannot submit {manifest}: {exc}; choose another with --name")
         raise typer.Exit(2) from None
     except (ThrottleUnavailable, LedgerUnavailable) as exc:
         # Nothing was recorded or queued: Redis is checked before the batch is written.
