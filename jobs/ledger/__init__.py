@@ -18,7 +18,9 @@ from jobs.ledger.records import (
     EventRecord,
     JobName,
     JobRecord,
+    SettledJob,
     Totals,
+    WatchedJob,
     external_id,
 )
 from jobs.ledger.states import BatchState, IllegalTransition, JobState
@@ -41,6 +43,8 @@ __all__ = [
     "LedgerUnavailable",
     "Move",
     "SchemaMismatch",
+    "SettledJob",
     "Totals",
+    "WatchedJob",
     "external_id",
 ]

@@ -100,6 +100,38 @@ class JobRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchedJob:
+    """A job whose render the provider has, as a look reads it: the columns a look acts on, not
+    the whole row (a look reads every job in flight every few seconds)."""
+
+    id: int
+    batch_id: int
+    key: str
+    state: JobState
+    spec: JobSpec
+    provider_task_id: str
+    submitted_at: datetime | None
+    reserved_credits: Decimal
+
+    @classmethod
+    def of(cls, row: Any) -> WatchedJob:
+        return cls(
+            row.id,
+            row.batch_id,
+            row.key,
+            row.state,
+            JobSpec.model_validate(row.spec),
+            row.provider_task_id,
+            row.submitted_at,
+            row.reserved_credits,
+        )
+
+
+# A job as the steps that settle renders take it: read whole, or as a look reads it.
+SettledJob = JobRecord | WatchedJob
+
+
+@dataclass(frozen=True, slots=True)
 class EventRecord:
     id: int
     job_id: int

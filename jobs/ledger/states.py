@@ -45,6 +45,8 @@ FINAL_STATES: frozenset[JobState] = frozenset({S.STORED, S.FAILED, S.CANCELLED, 
 
 # States in which a task exists (or may exist) at the provider and holds one of its slots.
 IN_FLIGHT_STATES: frozenset[JobState] = frozenset({S.SUBMITTING, S.SUBMITTED, S.PROCESSING})
+# States in which the provider has the job's task and is rendering it (or has just finished).
+RENDERING_STATES: frozenset[JobState] = frozenset({S.SUBMITTED, S.PROCESSING})
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     S.PENDING: frozenset({S.SUBMITTING, S.PAUSED, S.CANCELLED, S.SKIPPED_BUDGET, S.FAILED}),

@@ -145,3 +145,34 @@ def test_credits_by_model_day_and_batch(ledger: Ledger, clock: FakeClock) -> Non
         CreditRow("second", 2, Decimal(320), Decimal("310.5"), Decimal("3.1")),
     ]
     assert ledger.credits(since=clock().replace(hour=5)) == []
+
+
+def test_watched_jobs_are_those_the_provider_renders_with_the_columns_a_look_uses(
+    ledger: Ledger,
+) -> None:
+    kling = new_batch(ledger, 5, dialect="kling")
+    guide = new_batch(ledger, 1, name="guide", dialect="guide", first=10)
+    k = ledger.job_ids(kling.id)
+    (g,) = ledger.job_ids(guide.id)
+    drive(ledger, k[0], S.SUBMITTING)  # no task at the provider yet
+    drive(ledger, k[1], S.SUBMITTING, S.SUBMITTED, provider_task_id="t-1")
+    drive(ledger, k[2], S.SUBMITTING, S.SUBMITTED, provider_task_id="t-2")
+    drive(ledger, k[2], S.PROCESSING)
+    drive(ledger, k[3], S.SUBMITTING, S.SUBMITTED, provider_task_id="t-3")
+    drive(ledger, k[3], S.DOWNLOADING)  # the render is over
+    drive(ledger, g, S.SUBMITTING, S.SUBMITTED, provider_task_id="t-g")
+
+    watched = ledger.watched()
+
+    assert [w.id for w in watched] == [k[1], k[2], g]
+    for w in watched:
+        whole = ledger.job(w.id)
+        assert (w.batch_id, w.key, w.state, w.spec, w.provider_task_id) == (
+            whole.batch_id,
+            whole.key,
+            whole.state,
+            whole.spec,
+            whole.provider_task_id,
+        )
+        assert (w.submitted_at, w.reserved_credits) == (whole.submitted_at, whole.reserved_credits)
+        assert w.submitted_at is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from jobs.ledger import JobRecord
+from jobs.ledger import SettledJob
 from jobs.ledger.states import BatchState, JobState
 from worker.context import Context
 from worker.pipeline.dispatch import release_slot
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def fail_job(
     ctx: Context,
-    job: JobRecord,
+    job: SettledJob,
     current: JobState,
     message: str,
     *,

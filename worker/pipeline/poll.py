@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from jobs.ledger import JobRecord
-from jobs.ledger.states import JobState
+from jobs.ledger.states import RENDERING_STATES
 from worker.context import Context
 from worker.names import Task
 from worker.pipeline.finish import fail_job, pause_batch
@@ -22,7 +22,7 @@ from worker.providers.errors import AccountError, JobError, TransientError
 
 log = logging.getLogger(__name__)
 
-POLLABLE = (JobState.SUBMITTED, JobState.PROCESSING)
+POLLABLE = RENDERING_STATES
 
 
 def poll_job(ctx: Context, job_id: int, *, attempt: int = 0) -> Outcome:

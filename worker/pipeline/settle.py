@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from jobs.ledger import JobRecord, Move
+from jobs.ledger import Move, SettledJob
 from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.logs import job_log_context
@@ -25,12 +25,12 @@ from worker.pipeline.schedule import record_completions
 from worker.providers import ProviderState, TaskStatus
 
 
-def elapsed_since_submit(ctx: Context, job: JobRecord) -> float:
+def elapsed_since_submit(ctx: Context, job: SettledJob) -> float:
     return ctx.now() - job.submitted_at.timestamp() if job.submitted_at else 0.0
 
 
 def settle(
-    ctx: Context, job: JobRecord, status: TaskStatus, *, renew: bool = True
+    ctx: Context, job: SettledJob, status: TaskStatus, *, renew: bool = True
 ) -> Outcome | None:
     """Act on one status. A final one ends the wait (Done); for a running one, a `submitted`
     job moves to `processing` and, with `renew`, its slot's lease is renewed; then None says
@@ -48,7 +48,7 @@ def settle(
     return None
 
 
-def settle_failed(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
+def settle_failed(ctx: Context, job: SettledJob, status: TaskStatus) -> None:
     fail_job(
         ctx,
         job,
@@ -59,7 +59,7 @@ def settle_failed(ctx: Context, job: JobRecord, status: TaskStatus) -> None:
 
 
 def settle_succeeded(
-    ctx: Context, seen: list[tuple[JobRecord, TaskStatus]], *, also: Sequence[Move] = ()
+    ctx: Context, seen: Sequence[tuple[SettledJob, TaskStatus]], *, also: Sequence[Move] = ()
 ) -> list[bool]:
     """Renders seen succeeded: for each, whether this call moved its job on (another worker
     may have seen the same result first). `also` are more moves for the same database

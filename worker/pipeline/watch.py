@@ -20,15 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from jobs.ledger import JobRecord, Move
+from jobs.ledger import JobRecord, Move, SettledJob, WatchedJob
 from jobs.ledger.states import JobState
 from worker.context import Context
 from worker.logs import job_log_context
 from worker.names import Task
 from worker.pipeline.dispatch import claim_scheduled, mark_scheduled, schedule_once
-from worker.pipeline.poll import POLLABLE
 from worker.pipeline.schedule import (
     deadline_seconds,
     expected_seconds,
@@ -49,11 +48,11 @@ MAX_PAGES = 4
 LOOK_SHARE = 0.08
 
 
-def watched_jobs(ctx: Context) -> list[JobRecord]:
-    return [j for j in ctx.ledger.in_flight() if j.state in POLLABLE and j.provider_task_id]
+def watched_jobs(ctx: Context) -> list[WatchedJob]:
+    return ctx.ledger.watched()
 
 
-def next_look_delay(ctx: Context, jobs: list[JobRecord]) -> float:
+def next_look_delay(ctx: Context, jobs: Sequence[SettledJob]) -> float:
     poll = ctx.settings.poll
     # One learned time per render profile, not per job: a look costs the same at 10 or 500 slots.
     by_profile = {profile(j.spec): j.spec for j in jobs}
@@ -86,10 +85,10 @@ def watch_account(ctx: Context) -> float | None:
     jobs = watched_jobs(ctx)
     if not jobs:
         return None
-    groups: defaultdict[str, list[JobRecord]] = defaultdict(list)
+    groups: defaultdict[str, list[WatchedJob]] = defaultdict(list)
     for job in jobs:
         groups[ctx.provider.listing_key(job.spec)].append(job)
-    seen: list[tuple[JobRecord, TaskStatus]] = []
+    seen: list[tuple[WatchedJob, TaskStatus]] = []
     for group in groups.values():
         unseen = _look(ctx, group, seen)
         for job in unseen:
@@ -116,10 +115,10 @@ def watch_account(ctx: Context) -> float | None:
 
 
 def _look(
-    ctx: Context, group: list[JobRecord], seen: list[tuple[JobRecord, TaskStatus]]
-) -> list[JobRecord]:
+    ctx: Context, group: list[WatchedJob], seen: list[tuple[WatchedJob, TaskStatus]]
+) -> list[WatchedJob]:
     """List pages until every job of the group was seen; returns the ones that were not."""
-    wanted = {job.provider_task_id: job for job in group if job.provider_task_id}
+    wanted = {job.provider_task_id: job for job in group}
     oldest = min((j.submitted_at for j in group if j.submitted_at), default=None)
     # Pages a little larger than what is in flight: the newest tasks are mostly ours, and a
     # 500-task page costs transfer and decoding where a few dozen are wanted.
@@ -141,7 +140,7 @@ def _look(
     return list(wanted.values())
 
 
-def _poll_alone(ctx: Context, job: JobRecord) -> None:
+def _poll_alone(ctx: Context, job: WatchedJob) -> None:
     """An individual poll for this job, at most one per poll interval cap."""
     key = f"{ctx.prefix}scheduled:poll:{job.id}"
     if ctx.redis.set(key, "1", nx=True, px=int(ctx.settings.poll.max_interval_s * 1000)):
