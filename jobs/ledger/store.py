@@ -544,8 +544,14 @@ def _move(
 ) -> bool:
     """One compare-and-set UPDATE and its event, inside the caller's transaction."""
     params = {f"v_{name}": value for name, value in values.items()}
-    params |= {"p_job_id": job_id, "p_allowed": list(allowed)}
-    row = conn.execute(_update_statement(tuple(sorted(values)), retry), params).one_or_none()
+    params["p_job_id"] = job_id
+    one_state = len(allowed) == 1
+    if one_state:
+        (params["p_state"],) = allowed
+    else:
+        params["p_allowed"] = list(allowed)
+    stmt = _update_statement(tuple(sorted(values)), retry, one_state)
+    row = conn.execute(stmt, params).one_or_none()
     if row is None:
         return False
     if retry:
@@ -564,12 +570,13 @@ def _move(
 
 
 @functools.cache
-def _update_statement(columns: tuple[str, ...], retry: bool) -> Update:
+def _update_statement(columns: tuple[str, ...], retry: bool, one_state: bool) -> Update:
     """The compare-and-set UPDATE that sets `columns`, built once per set of columns.
 
     Built with bound parameters and kept: building the statement and its cache key on every
     transition cost about a third of a transition's CPU (a job makes five). The set of columns
-    a step sets is one of a few dozen, so the cache stays small.
+    a step sets is one of a few dozen, so the cache stays small. Most moves expect one state:
+    theirs compare with `=`, since an expanding `IN` is rewritten at every execution.
     """
     values: dict[str, Any] = {
         name: bindparam(f"v_{name}", type_=JOBS.c[name].type) for name in columns
@@ -587,7 +594,9 @@ def _update_statement(columns: tuple[str, ...], retry: bool) -> Update:
         update(JOBS)
         .where(
             JOBS.c.id == bindparam("p_job_id"),
-            JOBS.c.state.in_(bindparam("p_allowed", expanding=True)),
+            JOBS.c.state == bindparam("p_state", type_=JOBS.c.state.type)
+            if one_state
+            else JOBS.c.state.in_(bindparam("p_allowed", expanding=True)),
         )
         .values(values)
         .returning(JOBS.c.previous_state, JOBS.c.state, JOBS.c.attempt, JOBS.c.external_id)
