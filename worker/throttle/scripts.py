@@ -46,6 +46,38 @@ local function push(wait, seq, id, prio)
   redis.call('ZADD', wait, score, id)
   return 1
 end
+local function renew(slots, holder, expiry, ttl_ms)
+  if not redis.call('ZSCORE', slots, holder) then return 0 end
+  redis.call('ZADD', slots, expiry, holder)
+  touch(slots, ttl_ms)
+  return 1
+end
+-- A create was accepted. Additive increase of an adapted limit: one step after `raise_after`
+-- successes in a row, at most once per `raise_interval_s`. Returns the effective limit.
+local function succeeded(state, now_s, limit_s, raise_after, raise_interval_s, ttl_ms)
+  local now, limit = tonumber(now_s), tonumber(limit_s)
+  if redis.call('HEXISTS', state, 'streak') == 1 then redis.call('HDEL', state, 'streak') end
+  local eff = tonumber(redis.call('HGET', state, 'eff'))
+  if eff == nil then return limit end
+  if eff >= limit then
+    redis.call('HDEL', state, 'eff', 'ok')
+    return limit
+  end
+  if cooling(state, now) then return eff end
+  local ok = redis.call('HINCRBY', state, 'ok', 1)
+  local changed = tonumber(redis.call('HGET', state, 'changed')) or 0
+  if ok >= tonumber(raise_after) and now - changed >= tonumber(raise_interval_s) then
+    eff = eff + 1
+    if eff >= limit then
+      redis.call('HDEL', state, 'eff', 'ok')
+    else
+      redis.call('HSET', state, 'eff', eff, 'ok', 0)
+    end
+    redis.call('HSET', state, 'changed', now_s)
+  end
+  touch(state, ttl_ms)
+  return eff
+end
 -- Move the oldest waiters into the pool while a slot is free; a waiter that already holds a live
 -- slot is handed on without using one (its submit is idempotent).
 local function hand_on(slots, state, wait, now_s, expiry, limit, min_limit, n)
@@ -86,10 +118,16 @@ return 1
 # KEYS: slots. ARGV: holder, expiry, slots_ttl_ms. A late renewal (lease already past but not yet
 # swept) still counts: the task it stands for is running at the provider.
 _RENEW = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-touch(KEYS[1], ARGV[3])
-return 1
+return renew(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+"""
+
+# A create was accepted: `_RENEW` and `_SUCCEEDED` in one call, the submit step's hot path.
+# KEYS: slots, state. ARGV: holder, expiry, slots_ttl_ms, now, limit, raise_after,
+# raise_interval_s, state_ttl_ms. Returns what `_RENEW` returns.
+_CREATED = """
+local renewed = renew(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+succeeded(KEYS[2], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+return renewed
 """
 
 # KEYS: slots. ARGV: holder, now, expiry, slots_ttl_ms. Returns 1 when the holder was not counted.
@@ -166,30 +204,8 @@ return {string.format('%.17g', until_ - now), target}
 """
 
 # KEYS: state. ARGV: now, limit, raise_after, raise_interval_s, state_ttl_ms.
-# Additive increase: one step after `raise_after` successes in a row, at most once per interval.
 _SUCCEEDED = """
-local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-if redis.call('HEXISTS', KEYS[1], 'streak') == 1 then redis.call('HDEL', KEYS[1], 'streak') end
-local eff = tonumber(redis.call('HGET', KEYS[1], 'eff'))
-if eff == nil then return limit end
-if eff >= limit then
-  redis.call('HDEL', KEYS[1], 'eff', 'ok')
-  return limit
-end
-if cooling(KEYS[1], now) then return eff end
-local ok = redis.call('HINCRBY', KEYS[1], 'ok', 1)
-local changed = tonumber(redis.call('HGET', KEYS[1], 'changed')) or 0
-if ok >= tonumber(ARGV[3]) and now - changed >= tonumber(ARGV[4]) then
-  eff = eff + 1
-  if eff >= limit then
-    redis.call('HDEL', KEYS[1], 'eff', 'ok')
-  else
-    redis.call('HSET', KEYS[1], 'eff', eff, 'ok', 0)
-  end
-  redis.call('HSET', KEYS[1], 'changed', ARGV[1])
-end
-touch(KEYS[1], ARGV[5])
-return eff
+return succeeded(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
 
 # KEYS: state. ARGV: limit. A lowered configured limit caps the adapted one at once.
@@ -280,6 +296,7 @@ class Scripts:
 
     acquire: Script
     renew: Script
+    created: Script
     adopt: Script
     expire: Script
     reconcile: Script
@@ -308,6 +325,7 @@ def scripts_for(client: Redis) -> Scripts:
         found = Scripts(
             acquire=reg(_ACQUIRE),
             renew=reg(_RENEW),
+            created=reg(_CREATED),
             adopt=reg(_ADOPT),
             expire=reg(_EXPIRE),
             reconcile=reg(_RECONCILE),

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from redis import Redis
-from redis.client import Pipeline
 
 from worker.throttle.backoff import backoff
 from worker.throttle.convert import num, text
@@ -285,33 +284,28 @@ class SlotPool:
     def on_success(self) -> None:
         """A create was accepted: count it towards raising an adapted limit back by one."""
         with fail_closed("a success"):
-            self._succeeded(self.redis)
+            self._scripts.succeeded(keys=[self.keys.state], args=self._success_args())
 
     def on_created(self, holder: str) -> bool:
-        """`holder`'s create was accepted: renew its lease and count the success, in one round
-        trip (the submit step's hot path). Returns what `renew` would."""
+        """`holder`'s create was accepted: renew its lease and count the success, in one script
+        (the submit step's hot path; a pipeline of the two scripts cost redis-py a second round
+        trip, to check they were loaded). Returns what `renew` would."""
         _, expiry = self._stamp()
         with fail_closed("a create's bookkeeping"):
-            pipe = self.redis.pipeline(transaction=False)
-            self._scripts.renew(
-                keys=[self.keys.slots], args=[holder, expiry, self._slots_ttl_ms], client=pipe
+            renewed = self._scripts.created(
+                keys=[self.keys.slots, self.keys.state],
+                args=[holder, expiry, self._slots_ttl_ms, *self._success_args()],
             )
-            self._succeeded(pipe)
-            renewed, _ = pipe.execute()
         return bool(renewed)
 
-    def _succeeded(self, client: Redis | Pipeline) -> None:
-        self._scripts.succeeded(
-            keys=[self.keys.state],
-            args=[
-                num(self.now()),
-                str(self._limit),
-                str(self.raise_after),
-                num(self.raise_interval_s),
-                self._state_ttl_ms,
-            ],
-            client=client,
-        )
+    def _success_args(self) -> list[str]:
+        return [
+            num(self.now()),
+            str(self._limit),
+            str(self.raise_after),
+            num(self.raise_interval_s),
+            self._state_ttl_ms,
+        ]
 
     def set_limit(self, limit: int) -> None:
         """The configured limit changed; an adapted limit above the new one is dropped at once."""
