@@ -3,7 +3,7 @@
     LedgerError
      ├── LedgerNotFound     no batch or job with that id or name (also a LookupError)
      ├── LedgerConflict     a batch name, or a job key within one batch, is already taken
-     │    └── BatchNameTaken  the batch name is
+     │    └── BatchNameTaken  the name given to a new batch is
      ├── LedgerUnavailable  the database cannot be reached (or is locked) right now: retry later
      └── SchemaMismatch     the database was migrated by a newer kbatch than this one
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -27,25 +29,28 @@ def test_a_static_key_is_accepted(sim: SimHandle) -> None:
     assert code_of(sim, {"Authorization": f"Bearer {API_KEY}"}) == (400, 1201)
 
 
+def _bearer_jwt(**claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_jwt(**claims)}"}
+
+
+# Headers are built when the test runs, not when it is collected: a token's times are relative
+# to now, and a long session reaches these tests many minutes after collecting them.
 @pytest.mark.parametrize(
     ("headers", "code"),
     [
-        ({}, 1001),
-        ({"Authorization": API_KEY}, 1000),  # no "Bearer " prefix
-        ({"Authorization": "Bearer wrong-key"}, 1002),
-        (
-            {"Authorization": f"Bearer {make_jwt(secret='not-the-secret-0123456789abcdef-0123')}"},
-            1002,
-        ),
-        ({"Authorization": f"Bearer {make_jwt(iss='unknown-access-key')}"}, 1002),
-        ({"Authorization": f"Bearer {make_jwt(nbf=time.time() + 600)}"}, 1003),
-        ({"Authorization": f"Bearer {make_jwt(exp=time.time() - 1)}"}, 1004),
+        (lambda: {}, 1001),
+        (lambda: {"Authorization": API_KEY}, 1000),  # no "Bearer " prefix
+        (lambda: {"Authorization": "Bearer wrong-key"}, 1002),
+        (lambda: _bearer_jwt(secret="not-the-secret-0123456789abcdef-0123"), 1002),
+        (lambda: _bearer_jwt(iss="unknown-access-key"), 1002),
+        (lambda: _bearer_jwt(nbf=time.time() + 600), 1003),
+        (lambda: _bearer_jwt(exp=time.time() - 1), 1004),
     ],
 )
 def test_bad_credentials_are_401_with_the_official_code(
-    sim: SimHandle, headers: dict[str, str], code: int
+    sim: SimHandle, headers: Callable[[], dict[str, str]], code: int
 ) -> None:
-    assert code_of(sim, headers) == (401, code)
+    assert code_of(sim, headers()) == (401, code)
 
 
 def test_a_cached_jwt_still_expires(sim: SimHandle) -> None:
