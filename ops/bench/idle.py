@@ -7,8 +7,8 @@ settle, and measures each worker process, all its threads, over `--seconds` with
 CPU from the scheduler's own accounting (`/proc/PID/task/*/schedstat`, nanoseconds, where the
 `/proc/PID/stat` ticks of `compare` are 10 ms) and wake-ups as voluntary context switches. Prints
 one JSON line. With renders of minutes a worker idles most of the time, so this cost, paid per
-second, weighs more per job in production than in `compare`, whose time scale packs a day's
-waiting into a minute.
+second, weighs more per job in production than in `compare`, whose time scale packs 24 minutes of
+waiting into one.
 """
 
 from __future__ import annotations
