@@ -11,56 +11,51 @@ from tests.reliability.runs import write_manifest
 from tests.services import BIN
 
 
-def test_submit_without_credentials_is_refused_before_anything_is_recorded(
-    tmp_path: Path, redis_url: str
-) -> None:
-    ledger_url = f"sqlite:///{tmp_path}/kbatch.db"
+def _env(tmp_path: Path, redis_url: str, **settings: str) -> dict[str, str]:
+    """This process's environment without its KBATCH_ settings, plus a ledger and `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KBATCH_")}
-    env |= {
+    return env | {
         "KBATCH_REDIS_URL": redis_url,
-        "KBATCH_DATABASE_URL": ledger_url,
+        "KBATCH_DATABASE_URL": f"sqlite:///{tmp_path}/kbatch.db",
         "KBATCH_STORAGE_URL": f"file://{tmp_path}/videos",
+        **settings,
     }
-    manifest = write_manifest(tmp_path, 2, "no-credentials")
-    done = subprocess.run(
-        [str(BIN / "kbatch"), "submit", str(manifest)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stderr
-    assert "cannot start: no credentials for the kling dialect" in done.stderr
-    assert "KBATCH_PROVIDER__API_KEY" in done.stderr  # the hint names what to set
-    with Ledger.open(ledger_url) as ledger:
-        assert ledger.batches() == []
 
 
 def _submit(env: dict[str, str], manifest: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "kbatch"), "submit", str(manifest), "--json", *extra],
+        [str(BIN / "kbatch"), "submit", str(manifest), *extra],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_submit_without_credentials_is_refused_before_anything_is_recorded(
+    tmp_path: Path, redis_url: str
+) -> None:
+    env = _env(tmp_path, redis_url)
+    manifest = write_manifest(tmp_path, 2, "no-credentials")
+    done = _submit(env, manifest)
+    assert done.returncode == 2, done.stderr
+    assert "cannot start: no credentials for the kling dialect" in done.stderr
+    assert "KBATCH_PROVIDER__API_KEY" in done.stderr  # the hint names what to set
+    with Ledger.open(env["KBATCH_DATABASE_URL"]) as ledger:
+        assert ledger.batches() == []
 
 
 def test_a_taken_batch_name_is_refused_with_a_message_not_a_traceback(
     tmp_path: Path, redis_url: str
 ) -> None:
-    ledger_url = f"sqlite:///{tmp_path}/kbatch.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KBATCH_")}
-    env |= {
-        "KBATCH_REDIS_URL": redis_url,
-        "KBATCH_DATABASE_URL": ledger_url,
-        "KBATCH_STORAGE_URL": f"file://{tmp_path}/videos",
-        "KBATCH_PROVIDER__API_KEY": "sk-unused",
-        "KBATCH_PROVIDER__BASE_URL": "http://127.0.0.1:9",  # submit contacts no provider
-        "KBATCH_PROVIDER__CONCURRENCY": "1",
-    }
+    env = _env(
+        tmp_path,
+        redis_url,
+        KBATCH_PROVIDER__API_KEY="sk-unused",
+        KBATCH_PROVIDER__BASE_URL="http://127.0.0.1:9",  # submit contacts no provider
+        KBATCH_PROVIDER__CONCURRENCY="1",
+    )
     manifest = write_manifest(tmp_path, 1, "names")
     assert _submit(env, manifest, "--name", "mine").returncode == 0
 
