@@ -59,12 +59,16 @@ def _consumed_queues() -> set[str]:
 
 
 # Solo and prefork pools announce each process that runs tasks; a threads pool does not, so
-# its worker is warmed once its consumer is ready.
+# its worker is warmed once its consumer is ready. A prefork parent runs no task: it opens
+# nothing (its children, forked before it is ready, open their own).
 @signals.worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
     warm(_consumed_queues())
 
 
 @signals.worker_ready.connect
-def _on_ready(**_: Any) -> None:
-    warm(_consumed_queues())
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    from celery.concurrency.thread import TaskPool as ThreadsPool
+
+    if isinstance(getattr(sender, "pool", None), ThreadsPool):
+        warm(_consumed_queues())

@@ -6,6 +6,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.services import BIN
 from worker.names import Queue
 from worker.processes import free_port, stop_process
@@ -34,11 +36,19 @@ def _tables(path: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
-def test_a_worker_opens_its_ledger_as_it_starts_not_at_its_first_task(tmp_path: Path) -> None:
+# A solo pool announces its process (`worker_process_init`); a threads pool only its readiness.
+@pytest.mark.parametrize(
+    "group",
+    [WorkerGroup((Queue.STORE,)), WorkerGroup((Queue.POLL, Queue.CONTROL), threads=2)],
+    ids=["solo", "threads"],
+)
+def test_a_worker_opens_its_ledger_as_it_starts_not_at_its_first_task(
+    tmp_path: Path, group: WorkerGroup
+) -> None:
     ledger = tmp_path / "ledger.db"
     with private_redis(tmp_path) as url:
         env = _env(url, f"sqlite:///{ledger}", tmp_path)
-        proc = start_worker(WorkerGroup((Queue.STORE,)), 0, env, tmp_path)
+        proc = start_worker(group, 0, env, tmp_path)
         try:
             wait_for_workers(url, 1)
             # No message was sent: the ledger's schema exists because the worker opened it.
