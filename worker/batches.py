@@ -7,6 +7,7 @@ a lost or flushed Redis loses nothing.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -86,25 +87,37 @@ def submit_manifest(
     # queued nowhere, until someone thought of resuming it.
     with fail_closed("the queue of a new batch"):
         ctx.redis.ping()
-    names = [name] if name is not None else _default_names(manifest)
-    for i, candidate in enumerate(names, start=1):
-        try:
-            batch = ctx.ledger.create_batch(
-                candidate,
-                manifest.jobs,
-                estimates,
-                manifest=str(manifest.path),
-                dialect=ctx.settings.provider.dialect,
-                budget_credits=budget_credits,
-                options=options,
-            )
+    # A name taken is tried with the next; the last name's `BatchNameTaken` reaches the caller.
+    *others, last = [name] if name is not None else _default_names(manifest)
+    for candidate in others:
+        with suppress(BatchNameTaken):
+            batch = record_batch(ctx, manifest, candidate, estimates, budget_credits, options)
             break
-        except BatchNameTaken:
-            if i == len(names):
-                raise
+    else:
+        batch = record_batch(ctx, manifest, last, estimates, budget_credits, options)
     enqueue_waiting(ctx, ctx.ledger.job_ids(batch.id, [JobState.PENDING]))
     finish_if_done(ctx, batch.id)  # an empty manifest is a finished batch
     return batch
+
+
+def record_batch(
+    ctx: Context,
+    manifest: Manifest,
+    name: str,
+    estimates: list[Decimal],
+    budget_credits: Decimal | None = None,
+    options: dict[str, Any] | None = None,
+) -> BatchRecord:
+    """Write the batch and its jobs to the ledger (running, every job pending), queuing none."""
+    return ctx.ledger.create_batch(
+        name,
+        manifest.jobs,
+        estimates,
+        manifest=str(manifest.path),
+        dialect=ctx.settings.provider.dialect,
+        budget_credits=budget_credits,
+        options=options,
+    )
 
 
 @dataclass(frozen=True, slots=True)

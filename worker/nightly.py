@@ -29,7 +29,7 @@ from jobs.ledger import BatchRecord, EventRecord, Ledger, LedgerConflict, Ledger
 from jobs.ledger.states import BatchState, JobState
 from jobs.manifest import Manifest, ManifestError, load_manifest
 from jobs.manifest.loader import YAML_SUFFIXES
-from worker.batches import resume_batch, submit_manifest
+from worker.batches import record_batch, resume_batch, submit_manifest
 from worker.beat import NIGHTLY_RELEASE_TASK, NIGHTLY_TASK
 from worker.celery_app import app
 from worker.context import Context
@@ -235,14 +235,7 @@ def _create_held(
 ) -> BatchRecord:
     """Record the batch with its jobs paused: nothing of it reaches the wait list until released."""
     estimates = [ctx.prices.credits(job.spec) for job in manifest.jobs]
-    batch = ctx.ledger.create_batch(
-        name,
-        manifest.jobs,
-        estimates,
-        manifest=str(manifest.path),
-        dialect=ctx.settings.provider.dialect,
-        options=options,
-    )
+    batch = record_batch(ctx, manifest, name, estimates, options=options)
     ctx.ledger.set_batch_state(batch.id, BatchState.RUNNING, BatchState.PAUSED)
     ids = ctx.ledger.job_ids(batch.id, [JobState.PENDING])
     for job_id in ids:
