@@ -8,7 +8,7 @@ from jobs.ledger.states import BatchState, JobState
 from worker.context import Context
 from worker.pipeline.dispatch import dispatch
 from worker.pipeline.finish import finish_if_done
-from worker.pipeline.watch import ensure_watch, watched_jobs
+from worker.pipeline.watch import ensure_watch
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def sweep(ctx: Context) -> dict[str, int]:
     for batch in active:
         finish_if_done(ctx, batch.id)
     admitted = dispatch(ctx)
-    if ctx.provider.supports_listing and watched_jobs(ctx):
+    if ctx.provider.supports_listing and ctx.ledger.watched():
         ensure_watch(ctx)
     figures = {
         "expired": len(expired),

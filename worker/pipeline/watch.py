@@ -48,10 +48,6 @@ MAX_PAGES = 4
 LOOK_SHARE = 0.08
 
 
-def watched_jobs(ctx: Context) -> list[WatchedJob]:
-    return ctx.ledger.watched()
-
-
 def next_look_delay(ctx: Context, jobs: Sequence[SettledJob]) -> float:
     poll = ctx.settings.poll
     # One learned time per render profile, not per job: a look costs the same at 10 or 500 slots.
@@ -82,7 +78,7 @@ def _look_mark(ctx: Context) -> dict[str, float]:
 
 def watch_account(ctx: Context) -> float | None:
     """One look at every watched task; returns the delay until the next look, None when idle."""
-    jobs = watched_jobs(ctx)
+    jobs = ctx.ledger.watched()
     if not jobs:
         return None
     groups: defaultdict[str, list[WatchedJob]] = defaultdict(list)
