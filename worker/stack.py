@@ -143,32 +143,34 @@ def start_worker(
     )
 
 
-def wait_for_workers(app_broker: str, expected: int, timeout: float = 60.0) -> None:
-    """Block until `expected` workers answer a ping through the broker."""
-    from celery import Celery
-
-    probe = Celery("kbatch-probe", broker=app_broker)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            replies = probe.control.ping(timeout=0.5) or []
-            if len(replies) >= expected:
-                return
-        raise RuntimeError(f"only some of {expected} workers answered within {timeout:.0f}s")
-    finally:
-        probe.close()
-
-
-def worker_stats(broker_url: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
-    """What every live worker reports about itself (`celery inspect stats`), by node name."""
+@contextmanager
+def _probe(broker_url: str) -> Iterator[Any]:
+    """A bare Celery app on the broker, for remote control commands to the workers."""
     from celery import Celery
 
     probe = Celery("kbatch-probe", broker=broker_url)
     try:
-        replies: Any = probe.control.inspect(timeout=timeout).stats()
-        return dict(replies or {})
+        yield probe
     finally:
         probe.close()
+
+
+def wait_for_workers(app_broker: str, expected: int, timeout: float = 60.0) -> None:
+    """Block until `expected` workers answer a ping through the broker."""
+    deadline = time.monotonic() + timeout
+    with _probe(app_broker) as probe:
+        while time.monotonic() < deadline:
+            replies = probe.control.ping(timeout=0.5) or []
+            if len(replies) >= expected:
+                return
+    raise RuntimeError(f"only some of {expected} workers answered within {timeout:.0f}s")
+
+
+def worker_stats(broker_url: str, timeout: float = 2.0) -> dict[str, dict[str, Any]]:
+    """What every live worker reports about itself (`celery inspect stats`), by node name."""
+    with _probe(broker_url) as probe:
+        replies: Any = probe.control.inspect(timeout=timeout).stats()
+    return dict(replies or {})
 
 
 @contextmanager
