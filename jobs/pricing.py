@@ -117,7 +117,9 @@ def load_price_table(path: Path | None = None) -> PriceTable:
     source = path or default_price_table_path()
     name = str(path) if path is not None else "built-in price table"
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        # libyaml's parser (PyYAML's wheels carry it): the pure-Python one took 40 ms of every
+        # `kbatch submit` on the built-in table alone.
+        data = yaml.load(source.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except OSError as exc:
         raise PriceError(f"{name}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from jobs.spec import JobSpec
-from tests.providers.wire import ALL_SECRETS, API_KEY, EXTERNAL_ID, TASK_ID
+from tests.providers.wire import ALL_SECRETS, API_KEY, EXTERNAL_ID, TASK_ID, envelope, task
 from tests.services import free_port
 from worker.providers import KlingClient
 from worker.providers.auth import StaticKey
@@ -20,6 +21,7 @@ from worker.providers.errors import ImageUnreachable, TransportError
 from worker.providers.images import check_image_url, preflight_image
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 2048
+PROXIED = "http://kling.invalid"
 T2V = JobSpec(mode="text2video", model="kling-v3", prompt="a lighthouse", duration=5)
 OMNI = JobSpec(mode="omni", model="kling-o3", prompt="a chef", duration=5)
 
@@ -63,6 +65,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         elif self.path.startswith("/v1/videos/text2video/"):
             return  # hang up without an answer
+        elif self.path.startswith(f"{PROXIED}/v1/videos/text2video/"):
+            # Asked as a proxy: the request line names the whole URL.
+            body = json.dumps(envelope(task("processing"))).encode()
+            self._send(200, "application/json", body)
         else:
             self._send(404, "text/plain", b"not here")
 
@@ -169,3 +175,14 @@ def test_a_download_cut_short_is_a_transport_error(
         with pytest.raises(TransportError):
             for _ in download.iter_bytes(4):
                 pass
+
+
+def test_api_calls_go_through_the_proxy_the_environment_names(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kling.invalid does not resolve: the answer can only come through the proxy.
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    with KlingClient(PROXIED, StaticKey(SecretStr(API_KEY)), connect_timeout_s=2.0) as client:
+        status = client.query(TASK_ID, T2V)
+    assert status.task_id == TASK_ID
+    assert server.received[-1][:2] == ("GET", f"{PROXIED}/v1/videos/text2video/{TASK_ID}")
