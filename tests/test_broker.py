@@ -1,12 +1,22 @@
-"""kbatch's Redis transport for Celery: kombu's, with one client per connection pool."""
+"""kbatch's Redis transport for Celery: kombu's, with one client per connection pool and long
+BRPOPs in idle workers."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from pathlib import Path
 
+import redis
 from kombu import Connection
 
-from worker.broker import Channel
+from tests.services import queued_tasks
+from worker.broker import WORKER_BRPOP_TIMEOUT_S, Channel
+from worker.celery_app import create_app
+from worker.names import Queue, Task
+from worker.processes import stop_process, wait_for
+from worker.settings import Settings
+from worker.stack import WorkerGroup, private_redis, start_worker, wait_for_workers
 
 
 def test_the_channel_shares_one_client_and_messages_still_flow(redis_url: str) -> None:
@@ -32,3 +42,71 @@ def test_the_channel_shares_one_client_and_messages_still_flow(redis_url: str) -
         assert queue.get(timeout=5).payload == {"n": 2}
         queue.clear()
         queue.close()
+
+
+def _blocked_brpop_idle_s(client: redis.Redis) -> list[int]:
+    """How long each connection blocked in BRPOP right now has waited, in whole seconds."""
+    return [
+        int(c["idle"])
+        for c in client.client_list()
+        if c.get("cmd") == "brpop" and "b" in c.get("flags", "")
+    ]
+
+
+def test_an_idle_worker_waits_for_messages_in_long_brpops_and_still_gets_them_at_once(
+    tmp_path: Path,
+) -> None:
+    with private_redis(tmp_path) as url, redis.Redis.from_url(url) as client:
+        env = {
+            "KBATCH_REDIS_URL": url,
+            "KBATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "KBATCH_PROVIDER__API_KEY": "sk-unused",
+            "KBATCH_PROVIDER__BASE_URL": "http://127.0.0.1:9",
+        }
+        proc = start_worker(WorkerGroup((Queue.CONTROL,)), 0, env, tmp_path)
+        try:
+            wait_for_workers(url, 1)
+            # kombu sends BRPOP with a one-second timeout: no wait would pass 1 s. The worker's
+            # lasts WORKER_BRPOP_TIMEOUT_S.
+            wait_for(
+                lambda: max(_blocked_brpop_idle_s(client), default=0) >= 3,
+                "a BRPOP blocked for 3 s",
+                proc,
+                timeout=WORKER_BRPOP_TIMEOUT_S + 5,
+            )
+            # A message pushed now is taken at once, not at the end of the wait.
+            app = create_app(Settings(redis_url=url))
+            app.send_task(Task.SWEEP.value, queue=Queue.CONTROL.value)
+            wait_for(lambda: not queued_tasks(client, Queue.CONTROL.value), "the message taken")
+            app.close()
+        finally:
+            stop_process(proc, 15)
+
+
+def test_closing_a_channel_ends_its_brpop_in_flight_and_pops_nothing(redis_url: str) -> None:
+    queue_name = f"kbatch-test-unblock-{uuid.uuid4().hex[:8]}"
+    with (
+        Connection(redis_url, transport="worker.broker:Transport") as conn,
+        redis.Redis.from_url(redis_url) as client,
+    ):
+        queue = conn.SimpleQueue(queue_name)
+        queue.consumer.consume()
+        channel = queue.channel
+        channel.brpop_timeout = 120
+        # What a worker's event loop does while it waits for messages: a BRPOP left in flight.
+        channel.connection.cycle._register_BRPOP(channel)
+        wait_for(
+            lambda: any(c.get("cmd") == "brpop" for c in client.client_list()),
+            "the BRPOP blocked at the server",
+        )
+        closer = threading.Thread(target=channel.close)
+        closer.start()
+        # Without the unblock, close reads the BRPOP's reply: two minutes from now.
+        closer.join(30)
+        assert not closer.is_alive()
+        assert not any(c.get("cmd") == "brpop" for c in client.client_list())
+        # Nothing was popped by the cut-short wait: a message sent now waits in the queue.
+        with Connection(redis_url, transport="worker.broker:Transport") as other:
+            other.SimpleQueue(queue_name).put({"n": 3})
+        assert client.llen(queue_name) == 1
+        client.delete(queue_name)
