@@ -92,9 +92,12 @@ def test_closing_a_channel_ends_its_brpop_in_flight_and_pops_nothing(redis_url: 
         queue = conn.SimpleQueue(queue_name)
         queue.consumer.consume()
         channel = queue.channel
+        assert isinstance(channel, Channel)
         channel.brpop_timeout = 120
         # What a worker's event loop does while it waits for messages: a BRPOP left in flight.
-        channel.connection.cycle._register_BRPOP(channel)
+        poller = conn.transport.cycle  # type: ignore[attr-defined]
+        assert poller is not None
+        poller._register_BRPOP(channel)
         wait_for(
             lambda: any(c.get("cmd") == "brpop" for c in client.client_list()),
             "the BRPOP blocked at the server",

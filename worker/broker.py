@@ -53,7 +53,7 @@ class Channel(kombu_redis.Channel):
         # kombu's close reads the reply of a BRPOP in flight (a message it popped must not be
         # lost), which with a long BRPOP held every worker's stop for up to its timeout. Redis
         # ends the wait at once when asked: the reply is then empty, and nothing was popped.
-        waiting = self._in_poll
+        waiting = self._in_poll  # type: ignore[attr-defined]
         if waiting and not self.closed:
             _unblock(self._create_client(), waiting)
         super().close()
@@ -71,7 +71,7 @@ def _unblock(client: redis.Redis, connection: Any) -> None:
         address = f"{host}:{port}"
         for entry in client.client_list():
             if entry.get("addr") == address:
-                client.client_unblock(entry["id"])
+                client.client_unblock(int(entry["id"]))
     except (OSError, ValueError, TypeError, redis.RedisError):
         return
 
