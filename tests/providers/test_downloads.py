@@ -59,6 +59,14 @@ def test_download_follows_redirects(kling: KlingFactory) -> None:
     assert str(provider.last.url) == "https://cdn2.example.com/v.mp4"
 
 
+def test_a_relative_redirect_is_followed_from_the_url_that_gave_it(kling: KlingFactory) -> None:
+    moved = httpx.Response(307, headers={"location": "/moved/v.mp4"})
+    provider = FakeProvider(moved, httpx.Response(200, content=b"video-bytes"))
+    with kling(provider.transport).download(VIDEO_URL) as download:
+        assert b"".join(download.iter_bytes()) == b"video-bytes"
+    assert str(provider.last.url) == "https://cdn.klingai.com/moved/v.mp4"
+
+
 @pytest.mark.parametrize("http_status", [403, 404, 410])
 def test_expired_urls_are_result_gone(kling: KlingFactory, http_status: int) -> None:
     answer = httpx.Response(http_status, text="<Error><Code>AccessDenied</Code></Error>")

@@ -44,7 +44,7 @@ class HttpClient:
 
     @contextmanager
     def download(self, url: str) -> Iterator[Download]:
-        with open_download(self._session.http, url, now=self._clock()) as download:
+        with open_download(self._session, url, now=self._clock()) as download:
             yield download
 
     def preflight_image(self, url: str) -> None:

@@ -18,7 +18,7 @@ from worker.providers.errors import (
     TransientError,
     TransportError,
 )
-from worker.providers.session import describe_url, http_failure, throttled
+from worker.providers.session import HttpSession, describe_url, http_failure, throttled
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 _GONE = frozenset({403, 404, 410})
@@ -62,16 +62,15 @@ def _content_length(response: httpx.Response) -> int | None:
 
 
 @contextmanager
-def open_download(client: httpx.Client, url: str, *, now: float) -> Iterator[Download]:
-    """Open `url` for streaming with `client`'s pool and timeouts; close it on exit."""
+def open_download(session: HttpSession, url: str, *, now: float) -> Iterator[Download]:
+    """Open `url` for streaming with `session`'s pool and timeouts; close it on exit."""
     where = describe_url(url)
     # Identity encoding keeps Content-Length equal to the bytes iter_bytes yields.
     headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
     response: httpx.Response | None = None
     failure: TransientError | None = None
     try:
-        request = client.build_request("GET", url, headers=headers)
-        response = client.send(request, stream=True, follow_redirects=True)
+        response = session.open_stream(url, headers)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         failure = http_failure(exc, "GET", where, is_create=False)
     if failure is not None:

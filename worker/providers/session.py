@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
@@ -150,6 +150,9 @@ _HEADERS = {
 }
 
 
+_STREAM_HEADERS = {"User-Agent": USER_AGENT, "Connection": "keep-alive"}
+
+
 def _environment_proxy() -> bool:
     """Whether the environment names a proxy (`HTTPS_PROXY` and the like), which httpx honours."""
     return any(scheme in getproxies() for scheme in ("http", "https", "all"))
@@ -170,9 +173,10 @@ class HttpSession:
     merge the base URL into the path by parsing both again, run the authentication and redirect
     machinery, and feed the response to a cookie jar; a third of the CPU of a request on a warm
     connection, none of which an API call uses (it authenticates with a header, is never
-    redirected and sets no cookies). Downloads and image checks follow redirects, so they use the
-    `httpx.Client` (`http`). Where the environment names a proxy, every request goes through the
-    client, which routes it there.
+    redirected and sets no cookies). A download (`open_stream`) goes the same way unless it is
+    redirected; the `httpx.Client` (`http`) then follows the redirect, as it does for image
+    checks. Where the environment names a proxy, every request goes through the client, which
+    routes it there.
     """
 
     def __init__(
@@ -245,6 +249,23 @@ class HttpSession:
         finally:
             response.close()
         return response
+
+    def open_stream(self, url: str, headers: Mapping[str, str]) -> httpx.Response:
+        """GET `url` (on any host) for streaming its body, following redirects; the caller
+        closes the response."""
+        if self._transport is not None:
+            request = httpx.Request(
+                "GET", url, headers={**_STREAM_HEADERS, **headers}, extensions=self._extensions
+            )
+            response = self._transport.handle_request(request)
+            response.request = request
+            if not response.has_redirect_location:
+                return response
+            # Handed on (a CDN's redirect): the client follows it from there.
+            response.close()
+            url = str(request.url.join(response.headers["location"]))
+        request = self.http.build_request("GET", url, headers=headers)
+        return self.http.send(request, stream=True, follow_redirects=True)
 
     def close(self) -> None:
         self.http.close()
