@@ -3,12 +3,16 @@
 Statement parameters are kept out of error messages and logs (`hide_parameters`): a row holds
 provider result URLs whose signatures grant access to the video.
 
-SQLite transactions are begun by us, not by the sqlite3 module: writes open with
+SQLite transactions are begun by us, not by the sqlite3 module: writes (`writer`) open with
 `BEGIN IMMEDIATE`, so a writer waits (up to the busy timeout) for the write lock at the start
 of its transaction instead of failing half-way through it, and DDL runs inside the transaction
 like everything else. A single-statement read (`reader`) begins no transaction at all: the
 statement is its own (SQLite in the driver's autocommit mode, PostgreSQL in autocommit), which
-saves a BEGIN and a ROLLBACK on every read, about a quarter of the statements a job costs.
+saves a BEGIN and a ROLLBACK on every read, about a quarter of the statements a job costs. The
+`BEGIN IMMEDIATE` hook is attached to the writer alone: any connection-event listener on the
+engine itself makes SQLAlchemy dispatch its statement events for every statement of every
+connection, a fifth of the CPU of a read. So on SQLite, a connection of the engine itself (not
+the writer's) runs each statement as its own transaction.
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ from jobs.ledger.errors import LedgerUnavailable
 
 DEFAULT_URL = "sqlite:///./var/kbatch.db"
 
-# The execution options that mark an engine (or connection) as one that writes, or as one that
-# reads with single statements.
+# The execution option that marks an engine (or connection) as one that writes.
 WRITE = "kbatch_write"
-READ = "kbatch_read"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Set after the busy timeout and the switch to WAL (`_switch_to_wal`).
@@ -71,17 +73,25 @@ def create_ledger_engine(url: str) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The same engine (same pool) marked for writing: SQLite then begins `IMMEDIATE`."""
-    return engine.execution_options(**{WRITE: True})
+    """The same engine (same pool) for transactions that write: SQLite's begin `IMMEDIATE`."""
+    marked = engine.execution_options(**{WRITE: True})
+    if engine.dialect.name == "sqlite":
+        event.listen(marked, "begin", _begin_immediate)  # on this engine only, not its parent
+    return marked
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def reader(engine: Engine) -> Engine:
     """The same engine (same pool) for reads of one statement each, run without a transaction."""
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
-    # Not SQLAlchemy's AUTOCOMMIT here: on returning the connection it would hand the sqlite3
-    # module back its own transaction handling, which `_configure` turns off for good.
-    return engine.execution_options(**{READ: True})
+    # SQLite: the engine as it is, the driver in autocommit mode (`_configure`). Not SQLAlchemy's
+    # AUTOCOMMIT: on returning the connection it would hand the sqlite3 module back its own
+    # transaction handling, which `_configure` turns off for good.
+    return engine
 
 
 def _translate_outages(engine: Engine) -> None:
@@ -118,14 +128,6 @@ def _sqlite_engine(url: URL) -> Engine:
                 cursor.execute(f"PRAGMA {pragma}")
         finally:
             cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        if options.get(WRITE, False):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        elif not options.get(READ, False):
-            conn.exec_driver_sql("BEGIN")
 
     _dispose_after_fork(engine)
     _translate_outages(engine)

@@ -194,6 +194,30 @@ def test_a_read_is_one_statement_without_a_transaction(ledger: Ledger) -> None:
     assert all(autocommit)  # PostgreSQL: psycopg sends no BEGIN of its own either
 
 
+def test_a_write_takes_the_write_lock_first_and_reads_stay_bare(ledger: Ledger) -> None:
+    """SQLite: a transition begins IMMEDIATE (it waits for the lock up front instead of failing
+    half-way); the reads around it begin nothing."""
+    batch = new_batch(ledger, 1)
+    (job_id,) = ledger.job_ids(batch.id)
+    seen: list[str] = []
+
+    def record(conn: sa.Connection, cursor: object, statement: str, *_: object) -> None:
+        seen.append(" ".join(statement.split()[:2]).upper())
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", record)
+    try:
+        ledger.job(job_id)
+        assert ledger.transition(job_id, JobState.PENDING, JobState.SUBMITTING)
+        ledger.job(job_id)
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", record)
+    kinds = [s.split()[0] for s in seen]
+    assert kinds == ["SELECT", *(["BEGIN"] if ledger.engine.dialect.name == "sqlite" else []),
+                     "UPDATE", "INSERT", "SELECT"]  # fmt: skip
+    if ledger.engine.dialect.name == "sqlite":
+        assert seen[1] == "BEGIN IMMEDIATE"
+
+
 def test_the_default_ledger_is_var_kbatch_db(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
