@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, select, update
 
+from jobs.ledger.database import Writer
 from jobs.ledger.models import BATCHES, DAILY_SPEND, JOBS
 
 
@@ -22,7 +23,7 @@ class _OverBudget(Exception):
 
 
 def reserve(
-    writer: Engine,
+    writer: Writer,
     job_id: int,
     amount: Decimal,
     *,
@@ -73,7 +74,7 @@ def reserve(
     return True
 
 
-def settle(writer: Engine, job_id: int) -> Decimal:
+def settle(writer: Writer, job_id: int) -> Decimal:
     """Turn the job's reservation into what it was charged; returns the change in committed credits.
 
     Exactly once: the reservation is cleared by a compare-and-set on its own value.

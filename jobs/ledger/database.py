@@ -8,11 +8,9 @@ SQLite transactions are begun by us, not by the sqlite3 module: writes (`writer`
 of its transaction instead of failing half-way through it, and DDL runs inside the transaction
 like everything else. A single-statement read (`reader`) begins no transaction at all: the
 statement is its own (SQLite in the driver's autocommit mode, PostgreSQL in autocommit), which
-saves a BEGIN and a ROLLBACK on every read, about a quarter of the statements a job costs. The
-`BEGIN IMMEDIATE` hook is attached to the writer alone: any connection-event listener on the
-engine itself makes SQLAlchemy dispatch its statement events for every statement of every
-connection, a fifth of the CPU of a read. So on SQLite, a connection of the engine itself (not
-the writer's) runs each statement as its own transaction.
+saves a BEGIN and a ROLLBACK on every read, about a quarter of the statements a job costs. So
+on SQLite, a connection of the engine itself (not a `Writer`'s transaction) runs each statement
+as its own transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +18,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Any
@@ -31,9 +31,6 @@ from sqlalchemy.exc import OperationalError
 from jobs.ledger.errors import LedgerUnavailable
 
 DEFAULT_URL = "sqlite:///./var/kbatch.db"
-
-# The execution option that marks an engine (or connection) as one that writes.
-WRITE = "kbatch_write"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Set after the busy timeout and the switch to WAL (`_switch_to_wal`).
@@ -72,16 +69,36 @@ def create_ledger_engine(url: str) -> Engine:
     return engine
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine (same pool) for transactions that write: SQLite's begin `IMMEDIATE`."""
-    marked = engine.execution_options(**{WRITE: True})
-    if engine.dialect.name == "sqlite":
-        event.listen(marked, "begin", _begin_immediate)  # on this engine only, not its parent
-    return marked
+class Writer:
+    """Transactions that write, on one engine's pool: on SQLite they begin `IMMEDIATE`.
+
+    The `BEGIN IMMEDIATE` is the transaction's first statement, sent here, not from an engine
+    event: any connection-event listener makes SQLAlchemy dispatch its statement events for
+    every statement of every connection of that engine (a fifth of a read's CPU, a sixth of a
+    transition's).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._immediate = engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed when the block ends, rolled back if it
+        raises."""
+        if not self._immediate:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver is in autocommit mode
+            yield conn
+            conn.commit()
 
 
-def _begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def writer(engine: Engine) -> Writer:
+    """Write transactions on `engine` (same pool)."""
+    return Writer(engine)
 
 
 def reader(engine: Engine) -> Engine:

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs.ledger import JobState, Ledger, LedgerUnavailable, SchemaMismatch
-from jobs.ledger.database import create_ledger_engine, ledger_url
+from jobs.ledger.database import Writer, create_ledger_engine, ledger_url
 from jobs.ledger.schema import (
     HEAD,
     current_revision,
@@ -216,6 +216,23 @@ def test_a_write_takes_the_write_lock_first_and_reads_stay_bare(ledger: Ledger) 
                      "UPDATE", "INSERT", "SELECT"]  # fmt: skip
     if ledger.engine.dialect.name == "sqlite":
         assert seen[1] == "BEGIN IMMEDIATE"
+
+
+def test_a_write_transaction_that_raises_leaves_nothing_and_frees_the_lock(
+    ledger: Ledger,
+) -> None:
+    batch = new_batch(ledger, 1)
+    (job_id,) = ledger.job_ids(batch.id)
+
+    def change_then_fail() -> None:
+        with Writer(ledger.engine).begin() as conn:
+            conn.execute(sa.text("UPDATE jobs SET key = 'changed' WHERE id = :id"), {"id": job_id})
+            raise RuntimeError("half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        change_then_fail()
+    assert ledger.job(job_id).key != "changed"
+    assert ledger.transition(job_id, JobState.PENDING, JobState.SUBMITTING)  # not locked out
 
 
 def test_the_default_ledger_is_var_kbatch_db(
