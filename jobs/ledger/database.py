@@ -74,8 +74,8 @@ class Writer:
 
     The `BEGIN IMMEDIATE` is the transaction's first statement, sent here, not from an engine
     event: any connection-event listener makes SQLAlchemy dispatch its statement events for
-    every statement of every connection of that engine (a fifth of a read's CPU, a sixth of a
-    transition's).
+    every statement of every connection of that engine (a fifth of the CPU of a read or of a
+    transition on SQLite).
     """
 
     def __init__(self, engine: Engine) -> None:

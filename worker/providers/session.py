@@ -148,8 +148,6 @@ _HEADERS = {
     "Accept-Encoding": "gzip, deflate",
     "Connection": "keep-alive",
 }
-
-
 _STREAM_HEADERS = {"User-Agent": USER_AGENT, "Connection": "keep-alive"}
 
 
