@@ -98,16 +98,21 @@ def test_closing_a_channel_ends_its_brpop_in_flight_and_pops_nothing(redis_url: 
         poller = conn.transport.cycle  # type: ignore[attr-defined]
         assert poller is not None
         poller._register_BRPOP(channel)
-        wait_for(
-            lambda: any(c.get("cmd") == "brpop" for c in client.client_list()),
-            "the BRPOP blocked at the server",
-        )
+        host, port = channel.client.connection._sock.getsockname()[:2]
+
+        def ours_blocked() -> bool:
+            return any(
+                c.get("addr") == f"{host}:{port}" and c.get("cmd") == "brpop"
+                for c in client.client_list()
+            )
+
+        wait_for(ours_blocked, "the BRPOP blocked at the server")
         closer = threading.Thread(target=channel.close)
         closer.start()
         # Without the unblock, close reads the BRPOP's reply: two minutes from now.
         closer.join(30)
         assert not closer.is_alive()
-        assert not any(c.get("cmd") == "brpop" for c in client.client_list())
+        assert not ours_blocked()
         # Nothing was popped by the cut-short wait: a message sent now waits in the queue.
         with Connection(redis_url, transport="worker.broker:Transport") as other:
             other.SimpleQueue(queue_name).put({"n": 3})
