@@ -3,7 +3,7 @@
 Statement parameters are kept out of error messages and logs (`hide_parameters`): a row holds
 provider result URLs whose signatures grant access to the video.
 
-SQLite transactions are begun by us, not by the sqlite3 module: writes (`writer`) open with
+SQLite transactions are begun by us, not by the sqlite3 module: writes (`Writer`) open with
 `BEGIN IMMEDIATE`, so a writer waits (up to the busy timeout) for the write lock at the start
 of its transaction instead of failing half-way through it, and DDL runs inside the transaction
 like everything else. A single-statement read (`reader`) begins no transaction at all: the
@@ -94,11 +94,6 @@ class Writer:
             conn.exec_driver_sql("BEGIN IMMEDIATE")  # the driver is in autocommit mode
             yield conn
             conn.commit()
-
-
-def writer(engine: Engine) -> Writer:
-    """Write transactions on `engine` (same pool)."""
-    return Writer(engine)
 
 
 def reader(engine: Engine) -> Engine:

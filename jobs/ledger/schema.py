@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from jobs.ledger.database import writer
+from jobs.ledger.database import Writer
 from jobs.ledger.errors import SchemaMismatch
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate to `revision` (head by default) in one locked transaction."""
     from alembic import command
 
-    with writer(engine).begin() as conn:
+    with Writer(engine).begin() as conn:
         _lock(conn)
         _check_known(_revision(conn))
         command.upgrade(alembic_config(conn), revision)
@@ -83,7 +83,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     """Migrate down to `revision` ("base" empties the database), in one locked transaction."""
     from alembic import command
 
-    with writer(engine).begin() as conn:
+    with Writer(engine).begin() as conn:
         _lock(conn)
         command.downgrade(alembic_config(conn), revision)
 

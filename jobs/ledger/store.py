@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jobs.ledger import budget, reports
 from jobs.ledger.columns import UTCDateTime
-from jobs.ledger.database import DEFAULT_URL, create_ledger_engine, reader, writer
+from jobs.ledger.database import DEFAULT_URL, Writer, create_ledger_engine, reader
 from jobs.ledger.errors import BatchNameTaken, LedgerNotFound
 from jobs.ledger.fields import (
     ATTEMPT_RESET,
@@ -131,7 +131,7 @@ class Ledger:
     def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
         self._reader = reader(engine)
-        self._writer = writer(engine)
+        self._writer = Writer(engine)
         self._clock = clock
         self._dialect = engine.dialect.name
 

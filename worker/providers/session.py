@@ -240,8 +240,7 @@ class HttpSession:
         )
         if self._transport is None:
             return self.http.send(request)
-        response = self._transport.handle_request(request)
-        response.request = request
+        response = _direct(self._transport, request)
         try:
             response.read()
         finally:
@@ -255,8 +254,7 @@ class HttpSession:
             request = httpx.Request(
                 "GET", url, headers={**_STREAM_HEADERS, **headers}, extensions=self._extensions
             )
-            response = self._transport.handle_request(request)
-            response.request = request
+            response = _direct(self._transport, request)
             if not response.has_redirect_location:
                 return response
             # Handed on (a CDN's redirect): the client follows it from there.
@@ -267,6 +265,13 @@ class HttpSession:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _direct(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+    """`request` sent through `transport` itself, without the client (see `HttpSession`)."""
+    response = transport.handle_request(request)
+    response.request = request  # as the client sets it: raise_for_status and errors read it
+    return response
 
 
 def scrub(exc: ProviderError, redact: Callable[[str], str]) -> None:
